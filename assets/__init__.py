@@ -1,0 +1,1 @@
+"""Shipped files (default model, demo CT, icons), read with ``importlib.resources``."""

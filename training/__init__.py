@@ -1,0 +1,1 @@
+"""NoduleSeg training: the Block Superimposed Fine-Tuning engine and ``noduleseg-train``."""
