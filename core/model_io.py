@@ -1,0 +1,116 @@
+"""Model folders: ``weights.pt`` (plain tensors, loaded with ``weights_only=True``) + ``card.json``.
+
+The card records what inference needs to cut patches the way training did (input windows,
+patch size, mm per pixel), plus provenance and metrics. Its ``sha256`` is the weights file's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .atomic import atomic_path, write_json_atomic
+from .errors import ModelError
+from .transfer import sha256_of
+from .unet import DEFAULT_DECODER_WIDTHS, BsftUNet
+from .windowing import MODEL_WINDOWS, Window
+
+WEIGHTS_FILE = "weights.pt"
+CARD_FILE = "card.json"
+ARCHITECTURE = "bsft-unet-vgg16"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How CT becomes model input.
+
+    Attributes:
+        windows: One HU window per input channel.
+        patch_px: Patch side in pixels (multiple of 16).
+        mm_per_px: The scale ladder, finest first: inference starts at the first and moves to
+            the next coarser one while the nodule reaches the patch border.
+    """
+
+    windows: tuple[Window, ...] = MODEL_WINDOWS
+    patch_px: int = 64
+    mm_per_px: tuple[float, ...] = (0.5, 1.0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"windows": [[w.name, w.center, w.width] for w in self.windows],
+                "patch_px": self.patch_px, "mm_per_px": list(self.mm_per_px)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "InputSpec":
+        return cls(windows=tuple(Window(n, float(c), float(w)) for n, c, w in data["windows"]),
+                   patch_px=int(data["patch_px"]), mm_per_px=tuple(float(v) for v in data["mm_per_px"]))
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """A network ready for inference with the card it came with."""
+
+    net: BsftUNet
+    input: InputSpec
+    card: dict[str, Any]
+    folder: Path | None = None
+
+    @property
+    def version(self) -> str:
+        return str(self.card.get("version", "unversioned"))
+
+
+def save_model(folder: str | Path, net: BsftUNet, card: dict[str, Any], input_spec: InputSpec,
+               half: bool = True) -> Path:
+    """Write weights (fp16 by default, to keep shipped files small) and the card."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if half and v.is_floating_point() else v).clone()
+             for k, v in net.state_dict().items()}
+    with atomic_path(folder / WEIGHTS_FILE) as temporary:
+        torch.save(state, temporary)
+    card = {**card, "architecture": ARCHITECTURE, "decoder_widths": list(net.decoder_widths),
+            "input": input_spec.to_json(), "weights": WEIGHTS_FILE,
+            "sha256": sha256_of(folder / WEIGHTS_FILE)}
+    write_json_atomic(folder / CARD_FILE, card)
+    return folder
+
+
+def read_card(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / CARD_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no model card here; is {folder} a model folder?") from None
+    except json.JSONDecodeError as error:
+        raise ModelError(f"{path}: model card is not valid JSON ({error})") from None
+
+
+def load_model(folder: str | Path | None = None) -> LoadedModel:
+    """Load a model folder (the shipped default model when ``folder`` is None)."""
+    folder = Path(folder) if folder is not None else shipped_model_dir()
+    card = read_card(folder)
+    if card.get("architecture") != ARCHITECTURE:
+        raise ModelError(f"{folder}: architecture {card.get('architecture')!r} is not {ARCHITECTURE}")
+    weights = folder / card.get("weights", WEIGHTS_FILE)
+    if not weights.exists():
+        raise ModelError(f"{weights}: weights file missing")
+    if (digest := sha256_of(weights)) != card.get("sha256"):
+        raise ModelError(f"{weights}: sha256 {digest[:12]}... does not match the card's")
+    net = BsftUNet(tuple(card.get("decoder_widths", DEFAULT_DECODER_WIDTHS)))
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    except Exception as error:  # torch raises many types for a corrupt or foreign file
+        raise ModelError(f"{weights}: cannot load weights ({error})") from None
+    net.eval()
+    return LoadedModel(net, InputSpec.from_json(card["input"]), card, folder)
+
+
+def shipped_model_dir() -> Path:
+    """The default model that ships in ``noduleseg.assets``."""
+    return Path(str(resources.files("noduleseg.assets") / "model"))

@@ -1,0 +1,32 @@
+"""Model folders round-trip and refuse tampered or foreign files."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from noduleseg.core.errors import ModelError
+from noduleseg.core.model_io import InputSpec, load_model, save_model
+from noduleseg.core.unet import build_unet
+
+
+def test_round_trip_keeps_outputs(tmp_path):
+    net = build_unet(decoder_widths=(32, 16, 16, 8)).eval()
+    save_model(tmp_path / "m", net, {"version": "t1"}, InputSpec(patch_px=32), half=False)
+    loaded = load_model(tmp_path / "m")
+    x = torch.rand(1, 3, 32, 32)
+    assert loaded.version == "t1" and loaded.input.patch_px == 32
+    assert torch.allclose(loaded.net.predict(x), net.predict(x))
+
+
+def test_tampered_weights_are_refused(tmp_path):
+    save_model(tmp_path / "m", build_unet(decoder_widths=(8, 8, 8, 8)), {}, InputSpec())
+    with open(tmp_path / "m" / "weights.pt", "ab") as stream:
+        stream.write(b"x")
+    with pytest.raises(ModelError, match="sha256"):
+        load_model(tmp_path / "m")
+
+
+def test_folder_without_card_is_refused(tmp_path):
+    with pytest.raises(ModelError, match="no model card"):
+        load_model(tmp_path)
