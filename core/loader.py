@@ -1,31 +1,95 @@
-"""``load_volume``: the one way in. (Minimal first cut: files through SimpleITK.)"""
+"""``load_volume``: the one way in, for DICOM folders and files, NIfTI, MetaImage and NRRD."""
 
 from __future__ import annotations
 
 import logging
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
-import SimpleITK as sitk
-
-from .errors import VolumeError
-from .volume import Volume, VolumeInfo, volume_from_sitk
+from .dicom_geometry import stack_slices
+from .dicom_headers import SliceHeader, looks_like_dicom, read_slice_header, scan_headers
+from .dicom_pixels import check_pixel_headers, read_stack_hu, same_pixels
+from .dicom_series import choose_series, require_ct, scan_series
+from .errors import NotAnImageError, SeriesNotFoundError, VolumeNotFoundError, VolumeWarning
+from .image_file import IMAGE_SUFFIXES, is_image_file_name, read_image_file
+from .memory_check import require_memory
+from .volume import Volume, VolumeInfo
 
 log = logging.getLogger(__name__)
 
+Progress = Callable[[float], None]
+# Share of the progress bar spent reading headers (the rest is pixels).
+_HEADER_SHARE = 0.3
 
-def load_volume(path: str | Path, series_uid: str | None = None) -> Volume:
-    """Load a CT volume from a DICOM folder or file, NIfTI, MetaImage or NRRD."""
-    path = Path(path)
+
+def load_volume(path: str | Path, series_uid: str | None = None,
+                progress: Progress | None = None) -> Volume:
+    """Load a CT volume as int16 HU with its ITK geometry.
+
+    Args:
+        path: A DICOM folder (searched recursively; with several series the CT series with
+            the most slices is taken, see ``list_series``), one DICOM file of a series (its
+            whole series is loaded from its folder), or a .nii/.nii.gz, .mhd/.mha or
+            .nrrd/.nhdr file.
+        series_uid: The DICOM series to load from a folder with several.
+        progress: Called with the fraction done, 0..1.
+
+    Returns:
+        The volume; padding voxels (PixelPaddingValue, <= -2000 HU) set to -1024 HU.
+
+    Raises:
+        VolumeError: A subclass saying why the path is not a loadable CT (the message names
+            the file and the problem). A duplicate file of a slice only warns (VolumeWarning).
+    """
+    path = Path(path).expanduser()
     if not path.exists():
-        raise VolumeError(path, "no such file or folder")
+        raise VolumeNotFoundError(path, "no such file or folder")
     if path.is_dir():
-        reader = sitk.ImageSeriesReader()
-        uids = reader.GetGDCMSeriesIDs(str(path))
-        if not uids:
-            raise VolumeError(path, "no DICOM series in this folder")
-        files = reader.GetGDCMSeriesFileNames(str(path), series_uid or uids[0])
-        reader.SetFileNames(files)
-        image = reader.Execute()
-    else:
-        image = sitk.ReadImage(str(path))
-    return volume_from_sitk(sitk.Cast(image, sitk.sitkInt16), VolumeInfo(source=str(path)))
+        return _load_dicom(path, scan_series(path, _part(progress, 0.0, _HEADER_SHARE)),
+                           series_uid, progress)
+    if is_image_file_name(path):
+        return read_image_file(path, progress)
+    if looks_like_dicom(path):
+        return _load_dicom_file(path, series_uid, progress)
+    raise NotAnImageError(path, f"not an image NoduleSeg reads: open a DICOM file or folder, "
+                          f"or a {', '.join(IMAGE_SUFFIXES)} file")
+
+
+def _load_dicom_file(path: Path, series_uid: str | None, progress: Progress | None) -> Volume:
+    header = read_slice_header(path)
+    require_ct(path, header)
+    if series_uid is not None and series_uid != header.series_uid:
+        raise SeriesNotFoundError(path, f"the file belongs to series {header.series_uid}, not "
+                                  f"the requested {series_uid}")
+    # Its series: the DICOM files beside it with the same SeriesInstanceUID.
+    siblings = sorted(p for p in path.parent.iterdir() if p.is_file() and p != path)
+    headers, _ = scan_headers(siblings, _part(progress, 0.0, _HEADER_SHARE))
+    group = [header] + [h for h in headers if h.series_uid == header.series_uid]
+    return _load_dicom(path.parent, {header.series_uid: group}, header.series_uid, progress)
+
+
+def _load_dicom(folder: Path, groups: dict[str, list[SliceHeader]], series_uid: str | None,
+                progress: Progress | None) -> Volume:
+    headers = choose_series(folder, groups, series_uid)
+    check_pixel_headers(headers)
+    stack = stack_slices(folder, headers, same_pixels)
+    for note in stack.dropped:
+        log.warning(note)
+        warnings.warn(note, VolumeWarning, stacklevel=3)
+    first = stack.slices[0]
+    require_memory(folder, len(stack.slices) * first.rows * first.columns * 2,
+                   f"{first.columns}x{first.rows}x{len(stack.slices)} voxels of int16")
+    hu = read_stack_hu(stack, _part(progress, _HEADER_SHARE, 1.0))
+    info = VolumeInfo(patient_id=first.patient_id, study_description=first.study_description,
+                      series_description=first.series_description, series_uid=first.series_uid,
+                      modality=first.modality, source=str(folder))
+    return Volume(hu=hu, spacing=stack.spacing, origin=stack.origin, direction=stack.direction,
+                  info=info)
+
+
+def _part(progress: Progress | None, start: float, end: float) -> Progress | None:
+    """Map a sub-task's 0..1 onto [start, end] of the caller's progress."""
+    if progress is None:
+        return None
+    return lambda fraction: progress(start + (end - start) * min(max(fraction, 0.0), 1.0))

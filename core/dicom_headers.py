@@ -1,0 +1,240 @@
+"""DICOM slice headers, read fast (pixel data deferred) into small frozen records."""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from .errors import CorruptFileError
+
+# Raw little-endian pixel data can be read straight from the file at its offset.
+_RAW_SYNTAXES = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
+_PIXEL_DATA = 0x7FE00010
+# The header elements NoduleSeg reads; pydicom skips the values of all others (faster).
+_TAGS_READ = [0x00080005, 0x00080018, 0x00080060, 0x00081030, 0x0008103E, 0x00100020,
+              0x0020000E, 0x00200011, 0x00200013, 0x00200032, 0x00200037, 0x00280002,
+              0x00280008, 0x00280010, 0x00280011, 0x00280030, 0x00280100, 0x00280101,
+              0x00280103, 0x00280120, 0x00281052, 0x00281053, 0x00281054, 0x00280121,
+              _PIXEL_DATA]
+# Errors pydicom raises on damaged files (it has no single base class for them).
+DICOM_READ_ERRORS = (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError,
+                     IndexError, AttributeError, struct.error)
+
+
+@dataclass(frozen=True)
+class SliceHeader:
+    """What one DICOM file says about itself: identity, geometry and pixel encoding.
+
+    Attributes:
+        path: The file.
+        series_uid, sop_uid, modality, patient_id, study_description, series_description,
+        series_number, instance_number: Identity, as in the header ("" / 0 when absent).
+        position: ImagePositionPatient (x, y, z) mm, or None.
+        orientation: ImageOrientationPatient (row x, y, z, column x, y, z), or None.
+        pixel_spacing: PixelSpacing (between rows, between columns) mm, or None.
+        rows, columns, samples_per_pixel, frames: Image shape.
+        bits_allocated, bits_stored, signed: Pixel encoding.
+        slope, intercept: RescaleSlope / RescaleIntercept (1, 0 when absent).
+        padding: PixelPaddingValue (and range limit) as stored values, or None.
+        transfer_syntax: Transfer syntax UID.
+        pixel_offset: Byte offset of raw little-endian pixel data in the file; None when
+            compressed, absent or encoded otherwise.
+        has_pixels: Whether the file holds PixelData.
+        file_size: Size of the file in bytes.
+    """
+
+    path: Path
+    series_uid: str
+    sop_uid: str
+    modality: str
+    patient_id: str
+    study_description: str
+    series_description: str
+    series_number: int
+    instance_number: int
+    position: tuple[float, float, float] | None
+    orientation: tuple[float, ...] | None
+    pixel_spacing: tuple[float, float] | None
+    rows: int
+    columns: int
+    samples_per_pixel: int
+    frames: int
+    bits_allocated: int
+    bits_stored: int
+    signed: bool
+    slope: float
+    intercept: float
+    padding: tuple[int, int] | None
+    transfer_syntax: str
+    pixel_offset: int | None
+    has_pixels: bool
+    file_size: int
+
+    @property
+    def expected_pixel_bytes(self) -> int:
+        """Bytes of uncompressed pixel data the header promises."""
+        return self.rows * self.columns * self.samples_per_pixel * self.frames * \
+            self.bits_allocated // 8
+
+
+def looks_like_dicom(path: Path) -> bool:
+    """Cheap sniff: the 'DICM' marker at byte 128, or a raw file starting with group 0x0008."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(132)
+    except OSError:
+        return False
+    if len(head) == 132 and head[128:132] == b"DICM":
+        return True
+    return len(head) >= 8 and head[0:2] == b"\x08\x00" and head[3:4] == b"\x00"
+
+
+def read_slice_header(path: Path) -> SliceHeader:
+    """Parse one DICOM file's header; its pixel data stays on disk.
+
+    Raises:
+        CorruptFileError: The file looks like DICOM but cannot be parsed.
+    """
+    try:
+        ds = pydicom.dcmread(path, defer_size=1024, force=not _has_preamble(path),
+                             specific_tags=_TAGS_READ)
+        return _header_from_dataset(path, ds)
+    except DICOM_READ_ERRORS as error:
+        raise CorruptFileError(path, f"damaged or truncated DICOM file ({error}); remove it "
+                               f"or export the series again") from error
+
+
+def iter_files(folder: Path) -> Iterator[Path]:
+    """Every regular file below ``folder``, sorted, hidden files and folders skipped."""
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith("."):
+                yield Path(root) / name
+
+
+def scan_headers(files: list[Path], progress: Callable[[float], None] | None = None
+                 ) -> tuple[list[SliceHeader], list[Path]]:
+    """Headers of the DICOM files among ``files``, and the files that are not DICOM.
+
+    DICOMDIR index files are counted as non-DICOM (they hold no image).
+    """
+    headers: list[SliceHeader] = []
+    others: list[Path] = []
+    for n, path in enumerate(files):
+        if path.name.upper() == "DICOMDIR" or not looks_like_dicom(path):
+            others.append(path)
+        else:
+            headers.append(read_slice_header(path))
+        if progress is not None and n % 16 == 0:
+            progress(n / max(len(files), 1))
+    return headers, others
+
+
+def _has_preamble(path: Path) -> bool:
+    with open(path, "rb") as stream:
+        stream.seek(128)
+        return stream.read(4) == b"DICM"
+
+
+def _header_from_dataset(path: Path, ds: pydicom.Dataset) -> SliceHeader:
+    syntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or
+                 "1.2.840.10008.1.2")
+    has_pixels = _PIXEL_DATA in ds
+    signed = _int(ds.get("PixelRepresentation")) == 1
+    bits_allocated = _int(ds.get("BitsAllocated"), 16)
+    return SliceHeader(
+        path=path,
+        series_uid=_text(ds, 0x0020000E),
+        sop_uid=_text(ds, 0x00080018),
+        modality=_text(ds, 0x00080060).upper(),
+        patient_id=str(ds.get("PatientID", "") or ""),
+        study_description=str(ds.get("StudyDescription", "") or ""),
+        series_description=str(ds.get("SeriesDescription", "") or ""),
+        series_number=_int(_text(ds, 0x00200011)),
+        instance_number=_int(_text(ds, 0x00200013)),
+        position=_floats(ds, 0x00200032, 3),
+        orientation=_floats(ds, 0x00200037, 6),
+        pixel_spacing=_floats(ds, 0x00280030, 2),
+        rows=_int(ds.get("Rows")),
+        columns=_int(ds.get("Columns")),
+        samples_per_pixel=_int(ds.get("SamplesPerPixel"), 1),
+        frames=max(_int(_text(ds, 0x00280008), 1), 1),
+        bits_allocated=bits_allocated,
+        bits_stored=_int(ds.get("BitsStored"), bits_allocated),
+        signed=signed,
+        slope=_float(_text(ds, 0x00281053), 1.0) or 1.0,
+        intercept=_float(_text(ds, 0x00281052), 0.0),
+        padding=_padding(ds, bits_allocated, signed),
+        transfer_syntax=syntax,
+        pixel_offset=_raw_pixel_offset(ds, syntax) if has_pixels else None,
+        has_pixels=has_pixels,
+        file_size=path.stat().st_size,
+    )
+
+
+def _text(ds: pydicom.Dataset, tag: int) -> str:
+    """An ASCII-valued element (UI, CS, DS, IS) as text, without pydicom's slow conversion."""
+    element = ds.get_item(tag)
+    if element is None:
+        return ""
+    value = element.value
+    if isinstance(value, bytes):
+        return value.decode("ascii", errors="replace").strip("\x00 ")
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        return "\\".join(str(v) for v in value)
+    return "" if value is None else str(value).strip()
+
+
+def _raw_pixel_offset(ds: pydicom.Dataset, syntax: str) -> int | None:
+    if syntax not in _RAW_SYNTAXES or int(ds.get("BitsAllocated", 0) or 0) not in (8, 16, 32):
+        return None
+    element = ds.get_item(_PIXEL_DATA)
+    offset = getattr(element, "file_tell", None)
+    return int(offset) if offset is not None else None
+
+
+def _padding(ds: pydicom.Dataset, bits_allocated: int, signed: bool) -> tuple[int, int] | None:
+    value = ds.get("PixelPaddingValue")
+    if value is None:
+        return None
+    limit = ds.get("PixelPaddingRangeLimit", value)
+    low, high = sorted((_as_stored(value, bits_allocated, signed),
+                        _as_stored(limit, bits_allocated, signed)))
+    return low, high
+
+
+def _as_stored(value: object, bits: int, signed: bool) -> int:
+    """PixelPaddingValue is often written as US even for signed pixels (63536 = -2000)."""
+    number = int(value)  # type: ignore[call-overload]
+    if signed and number >= 2 ** (bits - 1):
+        number -= 2 ** bits
+    return number
+
+
+def _int(value: object, default: int = 0) -> int:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return default
+
+
+def _float(text: str, default: float) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return default
+
+
+def _floats(ds: pydicom.Dataset, tag: int, count: int) -> tuple[float, ...] | None:
+    try:
+        numbers = tuple(float(v) for v in _text(ds, tag).split("\\"))
+    except ValueError:
+        return None
+    return numbers if len(numbers) == count else None
