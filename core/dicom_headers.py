@@ -104,10 +104,16 @@ def read_slice_header(path: Path) -> SliceHeader:
     try:
         ds = pydicom.dcmread(path, defer_size=1024, force=not _has_preamble(path),
                              specific_tags=_TAGS_READ)
-        return _header_from_dataset(path, ds)
+        header = _header_from_dataset(path, ds)
     except DICOM_READ_ERRORS as error:
         raise CorruptFileError(path, f"damaged or truncated DICOM file ({error}); remove it "
                                f"or export the series again") from error
+    if not header.series_uid or not header.sop_uid:
+        # Every DICOM image has both; pydicom reads a garbled or cut header as "nothing".
+        raise CorruptFileError(path, "damaged or truncated DICOM file (no SeriesInstanceUID or "
+                               "SOPInstanceUID could be read); remove it or export the series "
+                               "again")
+    return header
 
 
 def iter_files(folder: Path) -> Iterator[Path]:
