@@ -11,6 +11,7 @@ import SimpleITK as sitk
 from .errors import CorruptFileError, GeometryError, InvalidVoxelsError, NotAVolumeError
 from .hu_convert import count_non_finite, slice_to_hu
 from .memory_check import require_memory
+from .nifti_check import check_nifti_data
 from .volume import Volume, VolumeInfo
 
 IMAGE_SUFFIXES = (".nii", ".nii.gz", ".mhd", ".mha", ".nrrd", ".nhdr")
@@ -38,8 +39,10 @@ def read_image_file(path: Path, progress: Callable[[float], None] | None = None)
     pixel_bytes = _PIXEL_BYTES.get(reader.GetPixelID(), 8)
     n_voxels = int(np.prod(size, dtype=np.int64))
     require_memory(path, n_voxels * (pixel_bytes + 2),
-                   f"{'x'.join(map(str, size))} voxels of {reader.GetPixelIDTypeAsString()}")
+                   f"{'x'.join(map(str, size))} voxels of {sitk.GetPixelIDValueAsString(reader.GetPixelID())}")
     _check_direction(path, reader.GetDirection())
+    if path.name.lower().endswith((".nii", ".nii.gz")):
+        check_nifti_data(path)
     if progress is not None:
         progress(0.0)
     image = _run(path, reader.Execute, "cannot read the voxels (truncated or damaged file?)")
