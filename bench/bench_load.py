@@ -2,7 +2,8 @@
 
 Prints the median time of each (several repeats, interleaved, in one run), their ratio
 (target <= 1.2) and load_volume's peak memory over an interpreter that imported the same
-modules (target <= 2x the int16 volume + 150 MB; Linux /proc needed for the memory part). Run: ``.venv/bin/python bench/bench_load.py``.
+modules (target <= 2x the int16 volume + 150 MB; Linux /proc needed for the memory part).
+Run: ``.venv/bin/python bench/bench_load.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-SERIES = Path(__file__).resolve().parents[2] / "shared" / "data" / "lidc" / "LIDC-IDRI-0001" / "dicom"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SERIES = SHARED_DATA / "lidc" / "LIDC-IDRI-0001" / "dicom"
 REPEATS = 7
 
 # Peak memory of one action in a fresh interpreter that already imported the same modules:

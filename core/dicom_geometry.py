@@ -59,7 +59,7 @@ def stack_slices(folder: Path, headers: list[SliceHeader],
         raise NotAVolumeError(ordered[0].path, "a single 2D slice, not a volume: the series "
                               "has only this image; open the folder of the whole CT series")
     positions = np.array([h.position for h in ordered], dtype=float)
-    _require_no_tilt(folder, ordered, positions, normal)
+    _require_no_tilt(ordered, positions, normal)
     _require_even_steps(folder, ordered, positions @ normal)
     row_spacing, column_spacing = ordered[0].pixel_spacing  # type: ignore[misc]
     # As ITK's series reader: the first-to-last distance over (n - 1).
@@ -113,7 +113,8 @@ def _drop_duplicates(ordered: list[SliceHeader], normal: np.ndarray,
     dropped: list[str] = []
     for header in ordered[1:]:
         previous = kept[-1]
-        if float(np.dot(normal, np.subtract(header.position, previous.position))) > SAME_POSITION_MM:
+        apart = float(np.dot(normal, np.subtract(header.position, previous.position)))
+        if apart > SAME_POSITION_MM:
             kept.append(header)
             continue
         if header.sop_uid == previous.sop_uid or same_pixels(previous, header):
@@ -127,13 +128,14 @@ def _drop_duplicates(ordered: list[SliceHeader], normal: np.ndarray,
     return kept, dropped
 
 
-def _require_no_tilt(folder: Path, ordered: list[SliceHeader], positions: np.ndarray,
+def _require_no_tilt(ordered: list[SliceHeader], positions: np.ndarray,
                      normal: np.ndarray) -> None:
     offsets = positions - positions[0]
     lateral = offsets - np.outer(offsets @ normal, normal)
     worst = int(np.argmax(np.linalg.norm(lateral, axis=1)))
     # Half a pixel of drift over the whole series would misplace an exported label map.
-    if np.linalg.norm(lateral[worst]) > 0.5 * min(ordered[0].pixel_spacing):  # type: ignore[arg-type]
+    half_pixel = 0.5 * min(ordered[0].pixel_spacing)  # type: ignore[arg-type]
+    if np.linalg.norm(lateral[worst]) > half_pixel:
         raise GeometryError(ordered[worst].path, f"slice positions drift "
                             f"{np.linalg.norm(lateral[worst]):.2f} mm sideways from the slice "
                             "normal (gantry tilt or a sheared stack); resample the series to an "

@@ -90,7 +90,10 @@ def _raw_values(header: SliceHeader) -> np.ndarray:
     unused = header.bits_allocated - header.bits_stored
     if 0 < unused < header.bits_allocated:
         # Keep only the stored bits (sign-extending signed values), as the standard says.
-        values = (values << unused) >> unused if header.signed else values & ((1 << header.bits_stored) - 1)
+        if header.signed:
+            values = (values << unused) >> unused
+        else:
+            values = values & ((1 << header.bits_stored) - 1)
     return values
 
 

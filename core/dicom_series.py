@@ -109,8 +109,9 @@ def choose_series(folder: Path, groups: dict[str, list[SliceHeader]],
         return groups[series_uid]
     cts = [info for info in infos.values() if info.is_ct]
     if not cts:
+        first = next(iter(infos.values()))
         raise ModalityError(folder, f"no CT series here, only {_describe(infos.values())}; "
-                            f"NoduleSeg reads CT scans", modality=next(iter(infos.values())).modality)
+                            "NoduleSeg reads CT scans", modality=first.modality)
     chosen = max(cts, key=lambda info: info.n_slices)
     if len(infos) > 1:
         log.info("%s holds %d series; loading CT series %s (%d slices, %r)", folder, len(infos),

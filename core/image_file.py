@@ -1,4 +1,4 @@
-"""Single-file volumes: NIfTI (.nii, .nii.gz), MetaImage (.mhd + .raw, .mha), NRRD (.nrrd, .nhdr)."""
+"""Single-file volumes: NIfTI (.nii, .nii.gz), MetaImage (.mhd+.raw, .mha), NRRD (.nrrd, .nhdr)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ def read_image_file(path: Path, progress: Callable[[float], None] | None = None)
     pixel_bytes = _PIXEL_BYTES.get(reader.GetPixelID(), 8)
     n_voxels = int(np.prod(size, dtype=np.int64))
     require_memory(path, n_voxels * (pixel_bytes + 2),
-                   f"{'x'.join(map(str, size))} voxels of {sitk.GetPixelIDValueAsString(reader.GetPixelID())}")
+                   f"{'x'.join(map(str, size))} voxels of "
+                   f"{sitk.GetPixelIDValueAsString(reader.GetPixelID())}")
     _check_direction(path, reader.GetDirection())
     if path.name.lower().endswith((".nii", ".nii.gz")):
         check_nifti_data(path)
@@ -81,7 +82,8 @@ def _check_direction(path: Path, direction: tuple[float, ...]) -> None:
     n = int(round(len(direction) ** 0.5))
     matrix = np.asarray(direction, dtype=float).reshape(n, n)
     if not np.allclose(matrix.T @ matrix, np.eye(n), atol=ORTHOGONAL_TOLERANCE):
-        raise GeometryError(path, f"non-orthogonal direction matrix {tuple(np.round(direction, 4))} "
+        shown = tuple(float(v) for v in np.round(direction, 4))
+        raise GeometryError(path, f"non-orthogonal direction matrix {shown} "
                             "(a sheared grid, e.g. gantry tilt): resample to an orthogonal grid "
                             "first (e.g. 3D Slicer)")
 

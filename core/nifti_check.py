@@ -37,7 +37,8 @@ def check_nifti_data(path: Path) -> None:
         dtype, offset, n_bytes = layout
         if dtype.kind == "f":
             _stream_check(path, compressed, dtype, offset, n_bytes)
-        elif _stored_size(path, compressed) != (offset + n_bytes) % (2**32 if compressed else 2**64):
+        elif _stored_size(path, compressed) != (offset + n_bytes) % (2**32 if compressed
+                                                                     else 2**64):
             _stream_check(path, compressed, dtype, offset, n_bytes)
     except _READ_ERRORS as error:
         raise CorruptFileError(path, f"damaged or truncated file ({error}); copy or export it "

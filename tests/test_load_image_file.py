@@ -63,7 +63,8 @@ def test_truncated_nifti(tmp_path):
     path = write(tmp_path / "ct.nii", hu_array())
     data = path.read_bytes()
     path.write_bytes(data[: len(data) - 500])
-    with pytest.raises(CorruptFileError, match="ct.nii: truncated file: 1440 bytes of voxels expected, 940 found"):
+    with pytest.raises(CorruptFileError,
+                       match="ct.nii: truncated file: 1440 bytes of voxels expected, 940 found"):
         load_volume(path)
 
 
