@@ -127,3 +127,11 @@ def test_new_volume_clears_nodules(state, sphere_volume):
     state.add_nodule(sphere_crop(sphere_volume), (30, 32, 16))
     state.set_volume(sphere_volume.with_hu(np.zeros_like(sphere_volume.hu)))
     assert state.nodules == {} and not state.history.can_undo
+
+
+def test_orientation_letters_follow_the_direction():
+    from noduleseg.app.orientation import axial_edges
+
+    assert axial_edges((1, 0, 0, 0, 1, 0, 0, 0, 1)) == {"left": "R", "right": "L", "top": "A", "bottom": "P"}
+    flipped = axial_edges((-1, 0, 0, 0, -1, 0, 0, 0, 1))
+    assert flipped == {"left": "L", "right": "R", "top": "P", "bottom": "A"}
