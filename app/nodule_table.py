@@ -54,6 +54,7 @@ class NoduleTable(QTableWidget):
         qstate.selectionChanged.connect(self._show_selection)
         self.itemSelectionChanged.connect(self._select_in_state)
         self.itemChanged.connect(self._rename)
+        self.refresh()
 
     def _on_nodules(self, *_: object) -> None:
         if self.qstate.state.stroking:
@@ -97,7 +98,10 @@ class NoduleTable(QTableWidget):
     def _select_in_state(self) -> None:
         rows = {index.row() for index in self.selectedIndexes()}
         nodule_id = self.item(rows.pop(), 0).data(Qt.ItemDataRole.UserRole) if rows else None
-        self.qstate.state.select(nodule_id)
+        state = self.qstate.state
+        state.select(nodule_id)
+        if nodule_id is not None:
+            state.set_slice(state.nodules[nodule_id].central_slice())
 
     def _rename(self, item: QTableWidgetItem) -> None:
         if item.column() == NAME_COLUMN:

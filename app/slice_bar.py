@@ -29,6 +29,8 @@ class SliceBar(QWidget):
         qstate.volumeChanged.connect(self._on_volume)
         qstate.sliceChanged.connect(self._show)
         self.setEnabled(False)
+        if qstate.state.volume is not None:
+            self._on_volume()
 
     def _on_volume(self) -> None:
         last = self.qstate.state.volume.shape_zyx[0] - 1

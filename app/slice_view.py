@@ -125,6 +125,8 @@ class SliceView(QWidget):
         qstate.selectionChanged.connect(self._on_nodules)
         qstate.overlayChanged.connect(self._on_overlay)
         qstate.toolChanged.connect(self._update_brush_item)
+        if qstate.state.volume is not None:
+            self._on_volume()
 
     def _letter(self) -> QLabel:
         label = QLabel(self.canvas)
@@ -213,10 +215,10 @@ class SliceView(QWidget):
             self._box_drag(ev, point)
             return
         ji = (point.y() - 0.5, point.x() - 0.5)
-        if ev.isStart():
-            state.begin_stroke(state.tool is Tool.BRUSH, state.slice_k, ji)
-        else:
-            state.stroke_to(ji)
+        if ev.isStart():  # the drag is recognised after some movement: start where pressed
+            down = self.viewbox.mapSceneToView(ev.buttonDownScenePos())
+            state.begin_stroke(state.tool is Tool.BRUSH, state.slice_k, (down.y() - 0.5, down.x() - 0.5))
+        state.stroke_to(ji)
         self._move_brush_item(point)
         if ev.isFinish():
             state.end_stroke()
