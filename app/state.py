@@ -115,7 +115,9 @@ class ViewerState:
         self._listeners.append(listener)
 
     def remove_listener(self, listener: Listener) -> None:
-        self._listeners.remove(listener)
+        """Stop calling ``listener`` (no error when it is not registered)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def _emit(self, event: str, detail: object = None) -> None:
         for listener in list(self._listeners):

@@ -35,7 +35,6 @@ class Job(QRunnable):
         self.work = work
         self.signals = JobSignals()
         self._cancel = threading.Event()
-        self.setAutoDelete(False)
 
     def cancel(self) -> None:
         self._cancel.set()
