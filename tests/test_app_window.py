@@ -186,14 +186,20 @@ def test_click_segments_with_a_real_untrained_model(qtbot, window, sphere_volume
     scan = tmp_path / "scan.nii.gz"
     sitk.WriteImage(image_like(sphere_volume.hu, sphere_volume), str(scan))
     open_and_wait(qtbot, window, scan)
-    with qtbot.waitSignals([window.assistant.segmented], timeout=60000,
-                           check_params_cbs=None, raising=False) as blocker:
-        qtbot.mouseClick(window.view.canvas.viewport(), Qt.MouseButton.LeftButton,
-                         pos=viewport_pos(window.view, 30.5, 32.5))
-    if window.state.records():  # an untrained model may find nothing: then it must say so
-        assert window.table.rowCount() == 1 and window.state.records()[0].model_version == "untrained-test"
+    outcomes = []
+    window.assistant.segmented.connect(lambda nodule_id: outcomes.append(("segmented", nodule_id)))
+    window.assistant.failed.connect(lambda message: outcomes.append(("failed", message)))
+    qtbot.mouseClick(window.view.canvas.viewport(), Qt.MouseButton.LeftButton,
+                     pos=viewport_pos(window.view, 30.5, 32.5))
+    qtbot.waitUntil(lambda: bool(outcomes), timeout=60000)
+    kind, detail = outcomes[0]
+    if kind == "segmented":  # an untrained model may also find nothing; then it must say so
+        assert window.table.rowCount() == 1
+        assert window.state.nodules[detail].model_version == "untrained-test"
+        assert window.state.nodules[detail].status is Status.AI
     else:
-        assert not blocker.signal_triggered and not window.assistant.busy
+        assert detail and window.state.records() == []
+    assert not window.assistant.busy
 
 
 def test_model_menu_and_help_dialogs_build(window, home):
