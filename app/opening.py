@@ -1,0 +1,120 @@
+"""Opening scans in a worker thread: series picking, progress, errors as dialogs.
+
+``core.loader.list_series`` (when the loader has it) lists a folder's series first; a folder
+with several asks which one. ``load_volume`` gets a progress callback when it takes one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QDialog, QMessageBox, QProgressBar, QWidget
+
+from noduleseg.core import loader
+
+from .dialogs import SeriesPicker
+from .qt_state import QtState
+from .workers import Job, start
+
+Then = Callable[[], None] | None
+
+
+def _list_series(folder: Path) -> list[Any]:
+    list_series = getattr(importlib.import_module("noduleseg.core.loader"), "list_series", None)
+    return [] if list_series is None else list(list_series(folder))
+
+
+def _load(path: Path, series_uid: str | None, progress: Callable[[float], None]) -> Any:
+    if "progress" in inspect.signature(loader.load_volume).parameters:
+        return loader.load_volume(path, series_uid=series_uid, progress=progress)
+    return loader.load_volume(path, series_uid=series_uid)
+
+
+def open_work(path: Path, series_uid: str | None) -> Callable[..., tuple[str, Any]]:
+    """The worker's job: ("series", [SeriesInfo...]) when a choice is needed, else ("volume", v)."""
+
+    def work(progress: Callable[[float], None], cancel: Callable[[], bool]) -> tuple[str, Any]:
+        if path.is_dir() and series_uid is None:
+            series = _list_series(path)
+            if len(series) > 1:
+                return "series", series
+            if len(series) == 1:
+                return "volume", _load(path, series[0].series_uid, progress)
+        return "volume", _load(path, series_uid, progress)
+
+    return work
+
+
+class Opener(QObject):
+    """Opens a path into the state without blocking the window.
+
+    Args:
+        qstate: The state the volume goes into.
+        parent: The window (parent of dialogs).
+        progress_bar: Shown while loading.
+    """
+
+    opened = Signal(str)  # the path, once its volume is in the state
+    failed = Signal(str)
+
+    def __init__(self, qstate: QtState, parent: QWidget, progress_bar: QProgressBar) -> None:
+        super().__init__(parent)
+        self.qstate, self.window, self.progress_bar = qstate, parent, progress_bar
+        self.job: Job | None = None
+        self.show_dialogs = True
+
+    @property
+    def busy(self) -> bool:
+        return self.job is not None
+
+    def open(self, path: str | Path, series_uid: str | None = None, then: Then = None) -> None:
+        """Load ``path`` (file or folder); ``then`` runs after the volume is shown."""
+        path = Path(path).expanduser()
+        if self.job is not None:
+            self.job.cancel()
+        job = Job(open_work(path, series_uid))
+        job.signals.progress.connect(self._progress)
+        job.signals.done.connect(lambda result: self._done(job, path, series_uid, result, then))
+        job.signals.failed.connect(lambda message: self._failed(job, message))
+        self.job = job
+        self.progress_bar.setRange(0, 0)  # busy until the loader reports progress
+        self.progress_bar.setFormat(f"opening {path.name}")
+        self.progress_bar.show()
+        start(job)
+
+    def _progress(self, fraction: float) -> None:
+        self.progress_bar.setRange(0, 100)
+        self.progress_bar.setValue(round(fraction * 100))
+
+    def _finish(self, job: Job) -> bool:
+        if job is not self.job:
+            return False  # an older open that was replaced
+        self.job = None
+        self.progress_bar.hide()
+        return True
+
+    def _done(self, job: Job, path: Path, series_uid: str | None, result: tuple[str, Any], then: Then) -> None:
+        if not self._finish(job):
+            return
+        kind, value = result
+        if kind == "series":
+            picker = SeriesPicker(value, self.window)
+            if picker.exec() == QDialog.DialogCode.Accepted and picker.chosen_uid():
+                self.open(path, picker.chosen_uid(), then)
+            return
+        self.qstate.state.set_volume(value, str(path), series_uid or value.info.series_uid or None)
+        self.opened.emit(str(path))
+        if then is not None:
+            then()
+
+    def _failed(self, job: Job, message: str) -> None:
+        if not self._finish(job):
+            return
+        self.failed.emit(message)
+        if self.show_dialogs:
+            QMessageBox.critical(self.window, "Cannot open the scan", message)
