@@ -34,6 +34,11 @@ THRESHOLD = 0.5
 MAX_FIELD_FRACTION = 0.7  # a nodule wider than this share of the patch goes to a coarser scale
 SEED_SEARCH_MM = 3.0  # a click this close to a nodule still selects it
 COLLAPSE_FRACTION = 0.1  # a slice with less than this share of the largest area ends the nodule
+# A vessel leaving the nodule: the area drops below TAIL_FRACTION of the largest and then stops
+# shrinking (a nodule's end keeps shrinking to nothing).
+TAIL_FRACTION = 0.25
+PLATEAU_FRACTION = 0.85
+MAX_Z_PER_DIAMETER = 1.5  # never further from the seed than this many largest in-plane diameters
 MAX_EXTENT_MM = 60.0  # propagation never runs further than this from the seed (lesions <= 50 mm)
 BATCH_PER_DIRECTION = 4
 FIRST_BATCH_RANGE = (2, 8)
@@ -231,7 +236,8 @@ def _propagate(volume: Volume, model: LoadedModel, mm_per_px: float, seed: _Plan
             if direction not in fronts or fronts[direction].k != k - direction:
                 continue
             plane = _follow(volume, fronts[direction], k, values, geometry)
-            if plane is None or plane.area_px < COLLAPSE_FRACTION * largest:
+            if plane is None or not _continues(plane, fronts[direction], largest, seed.k,
+                                               volume.spacing_zyx):
                 del fronts[direction]
                 continue
             planes[k], fronts[direction] = plane, plane
@@ -240,6 +246,18 @@ def _propagate(volume: Volume, model: LoadedModel, mm_per_px: float, seed: _Plan
         batch = BATCH_PER_DIRECTION
         _report(progress, 0.1 + 0.85 * min(1.0, len(planes) / expected))
     return planes
+
+
+def _continues(plane: _Plane, previous: _Plane, largest_px: int, seed_k: int,
+               spacing_zyx: tuple[float, float, float]) -> bool:
+    """Whether slice ``plane`` still belongs to the nodule grown so far."""
+    area = plane.area_px
+    if area < COLLAPSE_FRACTION * largest_px:
+        return False
+    if area < TAIL_FRACTION * largest_px and area >= PLATEAU_FRACTION * previous.area_px:
+        return False
+    diameter_mm = 2.0 * math.sqrt(largest_px * spacing_zyx[1] * spacing_zyx[2] / math.pi)
+    return abs(plane.k - seed_k) * spacing_zyx[0] <= MAX_Z_PER_DIAMETER * diameter_mm + spacing_zyx[0]
 
 
 def _has_next(front: _Plane, direction: int, volume: Volume, seed_k: int, max_steps: int) -> bool:

@@ -120,3 +120,15 @@ def test_progress_rises_to_one_and_cancel_stops(blob_model):
     with pytest.raises(SegmentationCancelled):
         segment_nodule(volume, (30, 32, 16), blob_model, cancel=cancel_on_second_poll)
     assert len(polls) == 2
+
+
+def test_vessel_leaving_the_nodule_is_cut_off(blob_model):
+    volume, (truth,) = spheres([(12, 32, 30)], [7])
+    z, y, x = np.mgrid[:32, :64, :64]
+    vessel = (((y - 32) * SPACING[1]) ** 2 + ((x - 30) * SPACING[0]) ** 2 <= 1.6 ** 2) & (z > 12)
+    hu = volume.hu.copy()
+    hu[vessel] = 40
+    found = segment_nodule(volume.with_hu(hu), (30, 32, 12), blob_model).mask.full(volume.shape_zyx)
+    last_sphere_slice = np.flatnonzero(truth.any(axis=(1, 2)))[-1]
+    assert dice(found, truth | (vessel & (z <= last_sphere_slice))) > 0.8
+    assert np.flatnonzero(found.any(axis=(1, 2)))[-1] <= last_sphere_slice + 2
