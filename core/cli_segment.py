@@ -75,16 +75,20 @@ def segment_to_files(image: str | Path, seeds_ijk: Sequence[tuple[int, int, int]
         nodule = segment_nodule(volume, seed, model)
         nodules.append(nodule)
         if report is not None:
-            m = nodule.measurements
-            report(f"nodule {number} at {tuple(seed)}: long axis {m.long_axis_mm:.1f} mm, "
-                   f"short axis {m.short_axis_mm:.1f} mm, volume {m.volume_mm3:.0f} mm3, "
-                   f"slices {m.k_first}-{m.k_last}")
+            report(_summary(number, nodule))
     labels = labels_from_nodules([n.mask for n in nodules], volume.shape_zyx)
     save_labels(labels, volume, out, overwrite=overwrite)
     if measurements is not None:
         rows = [nodule_row(n, nodule) for n, nodule in enumerate(nodules, start=1)]
         write_measurements(rows, measurements, overwrite=overwrite)
     return nodules
+
+
+def _summary(number: int, nodule: Nodule) -> str:
+    m = nodule.measurements
+    return (f"nodule {number} at {nodule.seed_ijk}: long axis {m.long_axis_mm:.1f} mm, "
+            f"short axis {m.short_axis_mm:.1f} mm, volume {m.volume_mm3:.0f} mm3, "
+            f"slices {m.k_first}-{m.k_last}")
 
 
 class _OneLineParser(argparse.ArgumentParser):
