@@ -9,6 +9,9 @@ import pytest
 
 from noduleseg.core.volume import Volume
 
+# The tiny trained model for inference tests (tests/model_fixtures.py).
+pytest_plugins = ["model_fixtures"]
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 

@@ -1,0 +1,394 @@
+"""Click-to-segment: the 2D U-Net on axial patches, propagated slice by slice into 3D.
+
+The seed slice is segmented first at the finest scale of the model's ladder
+(``model.input.mm_per_px``); while the nodule reaches the patch border or fills more than
+``MAX_FIELD_FRACTION`` of it, the next coarser scale is tried. That scale is kept for the whole
+nodule. The component at the seed is kept; then slices above and below are segmented in
+batches, each patch centred on the last accepted slice's centroid, keeping only what overlaps
+the previous slice's mask (dilated by one pixel), until nothing is left or the area collapses.
+Connectivity per slice keeps attached vessels and chest wall out unless the model marks them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from .errors import SegmentationError
+from .measure import Measurements, measure
+from .model_io import LoadedModel
+from .nodule_mask import NoduleMask
+from .patches import PatchGeometry, paste_patch, sample_patch
+from .volume import Volume
+from .windowing import encode_channels
+
+__all__ = ["NoduleMask", "Nodule", "SegmentationCancelled", "segment_nodule", "segment_box",
+           "segment_slice"]
+
+THRESHOLD = 0.5
+MAX_FIELD_FRACTION = 0.7  # a nodule wider than this share of the patch goes to a coarser scale
+SEED_SEARCH_MM = 3.0  # a click this close to a nodule still selects it
+COLLAPSE_FRACTION = 0.1  # a slice with less than this share of the largest area ends the nodule
+# A vessel leaving the nodule: the area drops below TAIL_FRACTION of the largest and then stops
+# shrinking (a nodule's end keeps shrinking to nothing).
+TAIL_FRACTION = 0.25
+PLATEAU_FRACTION = 0.85
+MAX_Z_PER_DIAMETER = 1.5  # never further from the seed than this many largest in-plane diameters
+MAX_EXTENT_MM = 60.0  # propagation never runs further than this from the seed (lesions <= 50 mm)
+BATCH_PER_DIRECTION = 4
+FIRST_BATCH_RANGE = (2, 8)
+
+Progress = Callable[[float], None]
+Cancel = Callable[[], bool]
+
+
+class SegmentationCancelled(Exception):
+    """The caller's ``cancel`` callback asked to stop; not a user error."""
+
+
+@dataclass(frozen=True, eq=False)
+class Nodule:
+    """A segmented nodule: its mask in the scan, where it was seeded, its measurements."""
+
+    mask: NoduleMask
+    seed_ijk: tuple[int, int, int]
+    measurements: Measurements
+    model_version: str
+
+
+@dataclass(frozen=True, eq=False)
+class _Plane:
+    """One slice of a nodule: a native (rows, cols) box on slice k and the mask inside it."""
+
+    k: int
+    box: tuple[slice, slice]
+    mask: np.ndarray
+
+    @property
+    def area_px(self) -> int:
+        return int(np.count_nonzero(self.mask))
+
+    @property
+    def centroid_ji(self) -> tuple[float, float]:
+        rows, cols = np.nonzero(self.mask)
+        return (float(rows.mean()) + self.box[0].start, float(cols.mean()) + self.box[1].start)
+
+
+# --- model -------------------------------------------------------------------------------
+
+
+def _predict(volume: Volume, model: LoadedModel, requests: Sequence[tuple[int, tuple[float, float]]],
+             mm_per_px: float) -> tuple[list[PatchGeometry], np.ndarray]:
+    """Probabilities (n, size, size) for patches ``(k, centre_ji)``, one batched forward."""
+    spacing_yx = volume.spacing_zyx[1:]
+    geometries = [PatchGeometry(centre, mm_per_px, model.input.patch_px, spacing_yx)
+                  for _, centre in requests]
+    hu = np.stack([sample_patch(volume.hu[k], g) for (k, _), g in zip(requests, geometries)])
+    channels = torch.from_numpy(encode_channels(hu, model.input.windows))
+    return geometries, model.net.predict(channels)[:, 0].numpy()
+
+
+def _native(probability: np.ndarray, geometry: PatchGeometry,
+            shape_yx: tuple[int, int]) -> tuple[tuple[slice, slice], np.ndarray]:
+    box, values = paste_patch(probability, geometry, shape_yx)
+    return box, values >= THRESHOLD
+
+
+# --- components --------------------------------------------------------------------------
+
+
+def _label_near(labels: np.ndarray, point_rc: tuple[float, float], spacing_rc: tuple[float, float],
+                max_mm: float) -> int | None:
+    """Label of the component at ``point_rc`` or the nearest one within ``max_mm``."""
+    r, c = (int(round(v)) for v in point_rc)
+    inside = 0 <= r < labels.shape[0] and 0 <= c < labels.shape[1]
+    if inside and labels[r, c]:
+        return int(labels[r, c])
+    rows, cols = np.nonzero(labels)
+    if rows.size == 0:
+        return None
+    distance = np.hypot((rows - point_rc[0]) * spacing_rc[0], (cols - point_rc[1]) * spacing_rc[1])
+    nearest = int(np.argmin(distance))
+    return int(labels[rows[nearest], cols[nearest]]) if distance[nearest] <= max_mm else None
+
+
+def _fits(component: np.ndarray) -> bool:
+    """Whether a patch-space component stays off the border and inside the field share."""
+    rows, cols = np.nonzero(component)
+    size = component.shape[0]
+    if min(rows.min(), cols.min()) == 0 or max(rows.max(), cols.max()) == size - 1:
+        return False
+    return max(np.ptp(rows), np.ptp(cols)) + 1 <= MAX_FIELD_FRACTION * size
+
+
+def _reframe(mask: np.ndarray, source: tuple[slice, slice], target: tuple[slice, slice]) -> np.ndarray:
+    """A box mask re-expressed in another box of the same slice (outside -> False)."""
+    out = np.zeros((target[0].stop - target[0].start, target[1].stop - target[1].start), bool)
+    r0, r1 = max(source[0].start, target[0].start), min(source[0].stop, target[0].stop)
+    c0, c1 = max(source[1].start, target[1].start), min(source[1].stop, target[1].stop)
+    if r0 < r1 and c0 < c1:
+        out[r0 - target[0].start:r1 - target[0].start, c0 - target[1].start:c1 - target[1].start] = \
+            mask[r0 - source[0].start:r1 - source[0].start, c0 - source[1].start:c1 - source[1].start]
+    return out
+
+
+# --- the seed slice ----------------------------------------------------------------------
+
+
+def _seed_component(probability: np.ndarray, geometry: PatchGeometry,
+                    seed_ji: tuple[float, float]) -> np.ndarray | None:
+    """Patch-space component at (or near) the seed, or None."""
+    labels, _ = ndimage.label(probability >= THRESHOLD)
+    point = geometry.patch_coords(np.float64(seed_ji[0]), np.float64(seed_ji[1]))
+    mm = geometry.mm_per_px
+    label = _label_near(labels, (float(point[0]), float(point[1])), (mm, mm), SEED_SEARCH_MM)
+    return None if label is None else labels == label
+
+
+def _to_plane(volume: Volume, k: int, probability: np.ndarray, geometry: PatchGeometry,
+              seed_ji: tuple[float, float], max_mm: float) -> _Plane | None:
+    """Paste a probability patch, threshold it and keep the native component at the seed."""
+    box, native = _native(probability, geometry, volume.shape_zyx[1:])
+    labels, _ = ndimage.label(native)
+    local = (seed_ji[0] - box[0].start, seed_ji[1] - box[1].start)
+    label = _label_near(labels, local, volume.spacing_zyx[1:], max_mm)
+    return None if label is None else _Plane(k, box, labels == label)
+
+
+def _seed_plane(volume: Volume, seed: tuple[int, int, int], model: LoadedModel) -> tuple[float, _Plane]:
+    """Segment the seed slice, going coarser while the nodule does not fit the patch."""
+    i, j, k = seed
+    found: tuple[float, _Plane] | None = None
+    for mm_per_px in model.input.mm_per_px:
+        geometries, probability = _predict(volume, model, [(k, (float(j), float(i)))], mm_per_px)
+        component = _seed_component(probability[0], geometries[0], (j, i))
+        if component is None:
+            continue
+        plane = _to_plane(volume, k, np.where(component, probability[0], 0.0), geometries[0],
+                          (j, i), SEED_SEARCH_MM + 2 * mm_per_px)
+        if plane is None:
+            continue
+        found = (mm_per_px, plane)
+        if _fits(component):
+            break
+    if found is None:
+        raise SegmentationError(f"no nodule found at seed ({i}, {j}, {k}): click inside the "
+                                "nodule, or draw a box around it")
+    return found
+
+
+# --- propagation -------------------------------------------------------------------------
+
+
+def _follow(volume: Volume, previous: _Plane, k: int, probability: np.ndarray,
+            geometry: PatchGeometry) -> _Plane | None:
+    """The part of slice k's prediction that overlaps the previous slice's (dilated) mask."""
+    box, native = _native(probability, geometry, volume.shape_zyx[1:])
+    labels, _ = ndimage.label(native)
+    anchor = _reframe(ndimage.binary_dilation(previous.mask), previous.box, box)
+    touching = np.unique(labels[anchor & native])
+    if touching.size == 0:
+        return None
+    return _Plane(k, box, np.isin(labels, touching))
+
+
+def _first_batch(seed: _Plane, spacing_zyx: tuple[float, float, float]) -> int:
+    """Slices per direction in the first batch: about the seed slice's radius, in slices."""
+    radius_mm = math.sqrt(seed.area_px * spacing_zyx[1] * spacing_zyx[2] / math.pi)
+    low, high = FIRST_BATCH_RANGE
+    return int(min(high, max(low, math.ceil(radius_mm / spacing_zyx[0]) + 1)))
+
+
+def _requests(fronts: dict[int, _Plane], seed_k: int, batch: int, n_slices: int,
+              max_steps: int) -> list[tuple[int, int, tuple[float, float]]]:
+    """(direction, k, centre_ji) for the next ``batch`` slices of each live direction."""
+    requests = []
+    for direction, front in fronts.items():
+        centre = front.centroid_ji
+        for step in range(1, batch + 1):
+            k = front.k + direction * step
+            if 0 <= k < n_slices and abs(k - seed_k) <= max_steps:
+                requests.append((direction, k, centre))
+    return requests
+
+
+def _propagate(volume: Volume, model: LoadedModel, mm_per_px: float, seed: _Plane,
+               progress: Progress | None, cancel: Cancel | None) -> dict[int, _Plane]:
+    """Grow the nodule from the seed slice up and down; returns slice -> plane."""
+    planes = {seed.k: seed}
+    fronts = {+1: seed, -1: seed}
+    largest = seed.area_px
+    max_steps = int(MAX_EXTENT_MM / volume.spacing_zyx[0])
+    batch = _first_batch(seed, volume.spacing_zyx)
+    expected = 2 * batch + 1
+    while fronts:
+        _check_cancel(cancel)
+        requests = _requests(fronts, seed.k, batch, volume.shape_zyx[0], max_steps)
+        if not requests:
+            break
+        geometries, probability = _predict(volume, model, [(k, c) for _, k, c in requests], mm_per_px)
+        for (direction, k, _), geometry, values in zip(requests, geometries, probability):
+            if direction not in fronts or fronts[direction].k != k - direction:
+                continue
+            plane = _follow(volume, fronts[direction], k, values, geometry)
+            if plane is None or not _continues(plane, fronts[direction], largest, seed.k,
+                                               volume.spacing_zyx):
+                del fronts[direction]
+                continue
+            planes[k], fronts[direction] = plane, plane
+            largest = max(largest, plane.area_px)
+        fronts = {d: p for d, p in fronts.items() if _has_next(p, d, volume, seed.k, max_steps)}
+        batch = BATCH_PER_DIRECTION
+        _report(progress, 0.1 + 0.85 * min(1.0, len(planes) / expected))
+    return planes
+
+
+def _continues(plane: _Plane, previous: _Plane, largest_px: int, seed_k: int,
+               spacing_zyx: tuple[float, float, float]) -> bool:
+    """Whether slice ``plane`` still belongs to the nodule grown so far."""
+    area = plane.area_px
+    if area < COLLAPSE_FRACTION * largest_px:
+        return False
+    if area < TAIL_FRACTION * largest_px and area >= PLATEAU_FRACTION * previous.area_px:
+        return False
+    diameter_mm = 2.0 * math.sqrt(largest_px * spacing_zyx[1] * spacing_zyx[2] / math.pi)
+    return abs(plane.k - seed_k) * spacing_zyx[0] <= MAX_Z_PER_DIAMETER * diameter_mm + spacing_zyx[0]
+
+
+def _has_next(front: _Plane, direction: int, volume: Volume, seed_k: int, max_steps: int) -> bool:
+    k = front.k + direction
+    return 0 <= k < volume.shape_zyx[0] and abs(k - seed_k) <= max_steps
+
+
+def _report(progress: Progress | None, fraction: float) -> None:
+    if progress is not None:
+        progress(float(fraction))
+
+
+def _check_cancel(cancel: Cancel | None) -> None:
+    if cancel is not None and cancel():
+        raise SegmentationCancelled("segmentation cancelled")
+
+
+# --- public ------------------------------------------------------------------------------
+
+
+def _check_seed(volume: Volume, seed_ijk: Sequence[float]) -> tuple[int, int, int]:
+    if len(seed_ijk) != 3:
+        raise SegmentationError(f"a seed is three voxel indices (i, j, k), got {tuple(seed_ijk)}")
+    seed = tuple(int(round(float(v))) for v in seed_ijk)
+    if not volume.contains_index(seed):
+        size = "x".join(str(n) for n in volume.size_ijk)
+        raise SegmentationError(f"seed {seed} lies outside the image (size i x j x k = {size})")
+    return seed  # type: ignore[return-value]
+
+
+def _nodule(volume: Volume, model: LoadedModel, seed: tuple[int, int, int], mm_per_px: float,
+            plane: _Plane, progress: Progress | None, cancel: Cancel | None) -> Nodule:
+    _report(progress, 0.1)
+    planes = _propagate(volume, model, mm_per_px, plane, progress, cancel)
+    mask = NoduleMask.from_slices({k: (p.box, p.mask) for k, p in planes.items()})
+    nodule = Nodule(mask, seed, measure(mask, volume), model.version)
+    _report(progress, 1.0)
+    return nodule
+
+
+def segment_nodule(volume: Volume, seed_ijk: Sequence[float], model: LoadedModel, *,
+                   progress: Progress | None = None, cancel: Cancel | None = None) -> Nodule:
+    """Segment the nodule at a clicked voxel in 3D.
+
+    Args:
+        volume: The scan.
+        seed_ijk: 0-based ITK voxel index (i column, j row, k slice) inside the nodule.
+        model: The loaded U-Net and its input spec.
+        progress: Called with 0..1 between batches.
+        cancel: Polled between batches; True stops with ``SegmentationCancelled``.
+
+    Raises:
+        SegmentationError: The seed is outside the image or no nodule is found there.
+        SegmentationCancelled: ``cancel`` returned True.
+    """
+    seed = _check_seed(volume, seed_ijk)
+    _check_cancel(cancel)
+    mm_per_px, plane = _seed_plane(volume, seed, model)
+    return _nodule(volume, model, seed, mm_per_px, plane, progress, cancel)
+
+
+def segment_slice(volume: Volume, seed_ijk: Sequence[float], model: LoadedModel) -> np.ndarray:
+    """The nodule's outline on the seed's slice only: bool (y, x) of the slice's shape."""
+    seed = _check_seed(volume, seed_ijk)
+    _, plane = _seed_plane(volume, seed, model)
+    out = np.zeros(volume.shape_zyx[1:], dtype=bool)
+    out[plane.box] = plane.mask
+    return out
+
+
+def _check_box(volume: Volume, box_ijk: Sequence[float]) -> tuple[int, int, int, int, int]:
+    """Corners sorted and clipped to the slice: (i0, j0, i1, j1, k), inclusive."""
+    if len(box_ijk) != 5:
+        raise SegmentationError(f"a box is (i0, j0, i1, j1, k), got {tuple(box_ijk)}")
+    i0, j0, i1, j1, k = (int(round(float(v))) for v in box_ijk)
+    i0, i1, j0, j1 = min(i0, i1), max(i0, i1), min(j0, j1), max(j0, j1)
+    size_i, size_j, size_k = volume.size_ijk
+    if not 0 <= k < size_k or i1 < 0 or j1 < 0 or i0 >= size_i or j0 >= size_j:
+        raise SegmentationError(f"box {tuple(box_ijk)} lies outside the image "
+                                f"(size i x j x k = {size_i}x{size_j}x{size_k})")
+    return max(i0, 0), max(j0, 0), min(i1, size_i - 1), min(j1, size_j - 1), k
+
+
+def _box_scale(model: LoadedModel, extent_mm: float) -> float:
+    """The finest scale whose patch holds the box within the field share, else the coarsest."""
+    for mm_per_px in model.input.mm_per_px:
+        if extent_mm <= MAX_FIELD_FRACTION * model.input.patch_px * mm_per_px:
+            return mm_per_px
+    return model.input.mm_per_px[-1]
+
+
+def _box_plane(volume: Volume, model: LoadedModel, box: tuple[int, int, int, int, int],
+               mm_per_px: float) -> _Plane:
+    """The nodule inside a box: the component at its centre, else the largest one in it."""
+    i0, j0, i1, j1, k = box
+    centre = ((j0 + j1) / 2.0, (i0 + i1) / 2.0)
+    geometries, probability = _predict(volume, model, [(k, centre)], mm_per_px)
+    native_box, native = _native(probability[0], geometries[0], volume.shape_zyx[1:])
+    inside = _reframe(np.ones((j1 - j0 + 1, i1 - i0 + 1), bool),
+                      (slice(j0, j1 + 1), slice(i0, i1 + 1)), native_box)
+    labels, count = ndimage.label(native & inside)
+    if count == 0:
+        raise SegmentationError(f"no nodule found in box ({i0}, {j0})-({i1}, {j1}) on slice {k}")
+    r, c = int(round(centre[0])) - native_box[0].start, int(round(centre[1])) - native_box[1].start
+    label = labels[r, c] if 0 <= r < labels.shape[0] and 0 <= c < labels.shape[1] else 0
+    if not label:
+        label = int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
+    return _Plane(k, native_box, labels == label)
+
+
+def segment_box(volume: Volume, box_ijk: Sequence[float], model: LoadedModel, *,
+                progress: Progress | None = None, cancel: Cancel | None = None) -> Nodule:
+    """Segment the nodule inside a box drawn on one slice, then in 3D.
+
+    Args:
+        volume: The scan.
+        box_ijk: (i0, j0, i1, j1, k): two opposite corners (inclusive voxel indices) on slice k.
+        model: The loaded U-Net and its input spec.
+        progress: Called with 0..1 between batches.
+        cancel: Polled between batches; True stops with ``SegmentationCancelled``.
+
+    Raises:
+        SegmentationError: The box is outside the image or holds no nodule.
+        SegmentationCancelled: ``cancel`` returned True.
+    """
+    box = _check_box(volume, box_ijk)
+    _check_cancel(cancel)
+    i0, j0, i1, j1, k = box
+    spacing_y, spacing_x = volume.spacing_zyx[1:]
+    extent_mm = max((i1 - i0 + 1) * spacing_x, (j1 - j0 + 1) * spacing_y)
+    mm_per_px = _box_scale(model, extent_mm)
+    plane = _box_plane(volume, model, box, mm_per_px)
+    seed = (int(round((i0 + i1) / 2)), int(round((j0 + j1) / 2)), k)
+    return _nodule(volume, model, seed, mm_per_px, plane, progress, cancel)

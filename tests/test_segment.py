@@ -1,0 +1,134 @@
+"""Click-to-segment in 3D with a real (tiny, trained) model on synthetic spheres."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from noduleseg.core.errors import SegmentationError
+from noduleseg.core.segment import (Nodule, SegmentationCancelled, segment_box, segment_nodule,
+                                    segment_slice)
+from noduleseg.core.volume import Volume
+
+SPACING = (0.7, 0.7, 1.25)
+
+
+def spheres(centres_zyx, radii_vox, shape=(32, 64, 64), hu_inside=40) -> tuple[Volume, list[np.ndarray]]:
+    z, y, x = np.mgrid[:shape[0], :shape[1], :shape[2]]
+    rng = np.random.default_rng(1)
+    hu = rng.normal(-850, 30, shape).astype(np.int16)
+    truths = []
+    for (cz, cy, cx), r in zip(centres_zyx, radii_vox):
+        # Voxels are anisotropic: the radius is in-plane voxels, z scaled to the same mm.
+        inside = (((z - cz) * SPACING[2]) ** 2 + ((y - cy) * SPACING[1]) ** 2
+                  + ((x - cx) * SPACING[0]) ** 2) <= (r * SPACING[0]) ** 2
+        hu[inside] = hu_inside
+        truths.append(inside)
+    return Volume(hu, spacing=SPACING, origin=(-20.0, 10.0, -100.0)), truths
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
+
+
+def test_sphere_is_segmented_in_3d(blob_model):
+    volume, (truth,) = spheres([(16, 32, 30)], [7])
+    nodule = segment_nodule(volume, (30, 32, 16), blob_model)
+    assert isinstance(nodule, Nodule) and nodule.model_version == "test-blobs"
+    assert dice(nodule.mask.full(volume.shape_zyx), truth) > 0.85
+    assert nodule.seed_ijk == (30, 32, 16)
+    assert nodule.measurements.long_axis_mm == pytest.approx(9.8, abs=1.5)
+
+
+def test_propagation_stops_at_the_sphere_ends(blob_model):
+    volume, (truth,) = spheres([(16, 32, 30)], [7])
+    nodule = segment_nodule(volume, (31, 33, 17), blob_model)
+    slices = np.flatnonzero(truth.any(axis=(1, 2)))
+    m = nodule.measurements
+    assert slices[0] <= m.k_first <= slices[0] + 1
+    assert slices[-1] - 1 <= m.k_last <= slices[-1]
+
+
+def test_neighbouring_sphere_is_left_out(blob_model):
+    volume, (first, second) = spheres([(16, 32, 20), (16, 32, 35)], [6, 6])
+    found = segment_nodule(volume, (20, 32, 16), blob_model).mask.full(volume.shape_zyx)
+    assert dice(found, first) > 0.85
+    assert not (found & second).any()
+    assert segment_slice(volume, (20, 32, 16), blob_model)[second[16]].sum() == 0
+
+
+def test_click_next_to_a_nodule_selects_it(blob_model):
+    volume, (truth,) = spheres([(16, 32, 30)], [6])
+    nodule = segment_nodule(volume, (30 + 6 + 2, 32, 16), blob_model)  # 1.4 mm outside
+    assert dice(nodule.mask.full(volume.shape_zyx), truth) > 0.85
+
+
+def test_large_nodule_moves_to_the_coarse_scale(blob_model):
+    volume, (truth,) = spheres([(16, 64, 64)], [21], shape=(32, 128, 128))  # 29 mm wide
+    nodule = segment_nodule(volume, (64, 64, 16), blob_model)
+    assert dice(nodule.mask.full(volume.shape_zyx), truth) > 0.8
+    assert nodule.measurements.long_axis_mm == pytest.approx(29.4, abs=3.0)
+
+
+def test_slice_only(blob_model):
+    volume, (truth,) = spheres([(16, 32, 30)], [7])
+    outline = segment_slice(volume, (30, 32, 16), blob_model)
+    assert outline.shape == (64, 64) and outline.dtype == bool
+    assert dice(outline, truth[16]) > 0.85
+
+
+def test_box_selects_the_nodule_inside_it(blob_model):
+    volume, (first, second) = spheres([(16, 32, 20), (16, 32, 35)], [6, 6])
+    nodule = segment_box(volume, (42, 24, 28, 40, 16), blob_model)  # corners in any order
+    found = nodule.mask.full(volume.shape_zyx)
+    assert dice(found, second) > 0.85 and not (found & first).any()
+    assert nodule.seed_ijk == (35, 32, 16)
+
+
+def test_empty_box_and_empty_lung_are_errors(blob_model):
+    volume, _ = spheres([(16, 32, 30)], [6])
+    with pytest.raises(SegmentationError, match="no nodule found in box"):
+        segment_box(volume, (2, 2, 12, 12, 16), blob_model)
+    with pytest.raises(SegmentationError, match=r"no nodule found at seed \(5, 5, 16\)"):
+        segment_nodule(volume, (5, 5, 16), blob_model)
+
+
+@pytest.mark.parametrize("seed", [(64, 10, 5), (-1, 10, 5), (3, 3, 32)])
+def test_seed_outside_the_image_is_refused(blob_model, seed):
+    volume, _ = spheres([(16, 32, 30)], [6])
+    with pytest.raises(SegmentationError, match="outside the image"):
+        segment_nodule(volume, seed, blob_model)
+
+
+def test_box_outside_the_image_is_refused(blob_model):
+    volume, _ = spheres([(16, 32, 30)], [6])
+    with pytest.raises(SegmentationError, match="outside the image"):
+        segment_box(volume, (70, 70, 80, 80, 3), blob_model)
+
+
+def test_progress_rises_to_one_and_cancel_stops(blob_model):
+    volume, _ = spheres([(16, 32, 30)], [7])
+    reported: list[float] = []
+    segment_nodule(volume, (30, 32, 16), blob_model, progress=reported.append)
+    assert reported[-1] == 1.0 and reported == sorted(reported) and len(reported) >= 3
+    polls: list[int] = []
+
+    def cancel_on_second_poll() -> bool:
+        polls.append(1)
+        return len(polls) >= 2
+
+    with pytest.raises(SegmentationCancelled):
+        segment_nodule(volume, (30, 32, 16), blob_model, cancel=cancel_on_second_poll)
+    assert len(polls) == 2
+
+
+def test_vessel_leaving_the_nodule_is_cut_off(blob_model):
+    volume, (truth,) = spheres([(12, 32, 30)], [7])
+    z, y, x = np.mgrid[:32, :64, :64]
+    vessel = (((y - 32) * SPACING[1]) ** 2 + ((x - 30) * SPACING[0]) ** 2 <= 1.6 ** 2) & (z > 12)
+    hu = volume.hu.copy()
+    hu[vessel] = 40
+    found = segment_nodule(volume.with_hu(hu), (30, 32, 12), blob_model).mask.full(volume.shape_zyx)
+    last_sphere_slice = np.flatnonzero(truth.any(axis=(1, 2)))[-1]
+    assert dice(found, truth | (vessel & (z <= last_sphere_slice))) > 0.8
+    assert np.flatnonzero(found.any(axis=(1, 2)))[-1] <= last_sphere_slice + 2
