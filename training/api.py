@@ -180,11 +180,12 @@ def train(config: TrainConfig, datasets: Sequence[str | Path], registry: ModelRe
 def _activate(registry: ModelRegistry, entry: VersionEntry, policy: str) -> tuple[bool, str]:
     if policy == "never":
         return False, "activation not requested"
+    reason = "forced" if policy == "force" else registry.gate(entry)[1]
     try:
         registry.activate(entry.version, force=policy == "force")
     except RegistryError as error:
         return False, str(error)
-    return True, "forced" if policy == "force" else registry.gate(entry)[1]
+    return True, reason
 
 
 def compare(config: TrainConfig, datasets: Sequence[str | Path], registry: ModelRegistry,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -73,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _progress(args: argparse.Namespace, stack: contextlib.ExitStack, stderr: TextIO) -> Progress:
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only the first process reports
+        return no_progress
     callbacks: list[Progress] = []
     if args.progress_json == "-":
         callbacks.append(JsonLines(sys.stdout))
@@ -103,7 +106,8 @@ def _run_train(args: argparse.Namespace, progress: Progress) -> None:
             print("\n".join(f"{r['strategy']}: {r['version']} val Dice {r['val_dice']:.4f}" for r in rows))
         else:
             entry = train(config, args.datasets, registry, progress, options)
-            print(f"{entry.version} {entry.folder}")
+            if int(os.environ.get("RANK", "0")) == 0:
+                print(f"{entry.version} {entry.folder}")
     finally:
         shutdown()
 

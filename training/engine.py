@@ -104,7 +104,8 @@ def run_stages(net: BsftUNet, stages: Sequence[Stage], data: TrainingData, confi
     while state.stage < len(stages):
         stage = stages[state.stage]
         net.release(stage.released)
-        optimizer = torch.optim.Adam(parameter_groups(net, stage, config), weight_decay=config.weight_decay)
+        optimizer = torch.optim.Adam(parameter_groups(net, stage, config), weight_decay=config.weight_decay,
+                                     foreach=True)
         if state.optimizer is not None:
             optimizer.load_state_dict(state.optimizer)
         model = dist.wrap(net)
