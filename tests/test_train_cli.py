@@ -49,21 +49,29 @@ def test_bad_flag_values_exit_2_without_traceback(dataset, tmp_path, capsys):
     assert exit_info.value.code == 2
 
 
-def test_train_list_activate_rollback_with_progress_json(dataset, tmp_path, capsys):
+def test_compare_then_activate_rollback_and_list(dataset, tmp_path, capsys):
     registry = tmp_path / "reg"
     events = tmp_path / "events.jsonl"
-    args = [str(dataset), "--out", str(registry), "--strategy", "frozen", "--epochs", "1", *TINY_FLAGS]
-    assert main([*args, "--progress-json", str(events)]) == 0
-    assert main([*args, "--seed", "1"]) == 0
+    args = [str(dataset), "--out", str(registry), "--epochs", "1", *TINY_FLAGS]
+    assert main([*args, "--compare", "frozen,scratch", "--progress-json", str(events)]) == 0
     lines = [json.loads(line) for line in events.read_text().splitlines()]
-    assert [e["event"] for e in lines] == ["run_start", "stage_start", "epoch", "stage_end", "done"]
-    assert lines[-1]["version"] == "v0001" and lines[-1]["activated"] is True
+    assert [e["event"] for e in lines] == ["run_start", "stage_start", "epoch", "stage_end", "done"] * 2
+    assert [e["version"] for e in lines if e["event"] == "done"] == ["v0001", "v0002"]
+    assert not any(e["activated"] for e in lines if e["event"] == "done")
+    table = (registry / "comparisons" / "comparison.md").read_text()
+    rows = json.loads((registry / "comparisons" / "comparison.json").read_text())["rows"]
+    assert [r["strategy"] for r in rows] == ["frozen", "scratch"] and "| frozen | v0001 |" in table
+    versions = ModelRegistry(registry).versions()
+    assert versions[0].card["split"] == versions[1].card["split"]
+    assert ModelRegistry(registry).current() is None
+    assert main(["activate", "v0001", "--out", str(registry)]) == 0
+    assert main(["activate", "v0002", "--force", "--out", str(registry)]) == 0
     assert main(["rollback", "v0001", "--out", str(registry)]) == 0
     assert ModelRegistry(registry).current().version == "v0001"
-    assert main(["activate", "v0002", "--force", "--out", str(registry)]) == 0
+    capsys.readouterr()
     assert main(["list", "--out", str(registry)]) == 0
     listing = capsys.readouterr().out
-    assert "* v0002" in listing and "  v0001" in listing
+    assert "* v0001  frozen" in listing and "  v0002  scratch" in listing
 
 
 def free_port() -> int:
