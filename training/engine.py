@@ -86,6 +86,25 @@ def _record_stage(net: BsftUNet, state: RunState, stage: Stage, validation: Vali
     return record
 
 
+def _run_epoch(model: torch.nn.Module, net: BsftUNet, optimizer: torch.optim.Optimizer, stage: Stage,
+               data: TrainingData, config: TrainConfig, dist: DistContext, state: RunState,
+               progress: Progress) -> Validation:
+    """Cut this epoch's pool, train on it, validate; append the epoch record to ``state``."""
+    epoch_started = time.monotonic()
+    key = (config.seed, state.stage, state.epoch)
+    order = epoch_order(len(data.train_sites), config.repeats, key, dist.world)[dist.rank::dist.world]
+    pool = training_pool(data.cases, data.train_sites, data.spec, config.jitter_mm, order, key)
+    step_event = {"stage": stage.name, "epoch": state.epoch, "epochs": stage.epochs}
+    loss = train_epoch(model, optimizer, pool, data.spec, config, dist, step_event, progress)
+    validation = validate(net, data.val_pool, data.val_sites, data.spec, dist.device, dist)
+    state.epochs.append({"stage": stage.name, "stage_index": state.stage, "epoch": state.epoch, "loss": loss,
+                         "val_dice": validation.dice, "val_global_dice": validation.global_dice,
+                         "patches": len(order) * dist.world, "seconds": time.monotonic() - epoch_started})
+    state.epoch += 1
+    state.optimizer = optimizer.state_dict()
+    return validation
+
+
 def run_stages(net: BsftUNet, stages: Sequence[Stage], data: TrainingData, config: TrainConfig,
                dist: DistContext, run_dir: Path, run_id: str, progress: Progress,
                resume: bool = False) -> RunState:
@@ -101,6 +120,7 @@ def run_stages(net: BsftUNet, stages: Sequence[Stage], data: TrainingData, confi
         net.load_state_dict(weights)
     net.to(dist.device)
     started, done_here, wall_before = time.monotonic(), 0, state.wall_s
+    last_validation: Validation | None = None  # a stage without epochs keeps the weights
     while state.stage < len(stages):
         stage = stages[state.stage]
         net.release(stage.released)
@@ -114,20 +134,7 @@ def run_stages(net: BsftUNet, stages: Sequence[Stage], data: TrainingData, confi
                   "resumed_at_epoch": state.epoch})
         validation = None
         while state.epoch < stage.epochs:
-            epoch_started = time.monotonic()
-            key = (config.seed, state.stage, state.epoch)
-            order = epoch_order(len(data.train_sites), config.repeats, key, dist.world)[dist.rank::dist.world]
-            pool = training_pool(data.cases, data.train_sites, data.spec, config.jitter_mm, order, key)
-            step_event = {"stage": stage.name, "epoch": state.epoch, "epochs": stage.epochs}
-            loss = train_epoch(model, optimizer, pool, data.spec, config, dist, step_event, progress)
-            validation = validate(net, data.val_pool, data.val_sites, data.spec, dist.device, dist)
-            seconds = time.monotonic() - epoch_started
-            state.epochs.append({"stage": stage.name, "stage_index": state.stage, "epoch": state.epoch,
-                                 "loss": loss, "val_dice": validation.dice,
-                                 "val_global_dice": validation.global_dice, "patches": len(order) * dist.world,
-                                 "seconds": seconds})
-            state.epoch += 1
-            state.optimizer = optimizer.state_dict()
+            validation = _run_epoch(model, net, optimizer, stage, data, config, dist, state, progress)
             state.wall_s = wall_before + time.monotonic() - started
             done_here += 1
             if dist.is_main:
@@ -135,7 +142,8 @@ def run_stages(net: BsftUNet, stages: Sequence[Stage], data: TrainingData, confi
             progress({"event": "epoch", **state.epochs[-1], "epochs": stage.epochs,
                       "eta_s": _eta(state, stages, started, done_here)})
         if validation is None:
-            validation = validate(net, data.val_pool, data.val_sites, data.spec, dist.device, dist)
+            validation = last_validation or validate(net, data.val_pool, data.val_sites, data.spec, dist.device, dist)
+        last_validation = validation
         record = _record_stage(net, state, stage, validation)
         state.stage, state.epoch, state.optimizer = state.stage + 1, 0, None
         state.wall_s = wall_before + time.monotonic() - started
