@@ -99,7 +99,7 @@ def _card(config, start, split, data, state, placed, datasets, val_cases, valida
     return {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "strategy": config.strategy, "seed": config.seed, "config": config.to_json(),
-        "transfer_source": start.parent if start.parent["kind"] == "transfer" else None,
+        "transfer_source": start.parent if start.parent["kind"] == "transfer" else start.parent.get("transfer_source"),
         "parent": start.parent,
         "training_data": {"datasets": [str(Path(d).resolve()) for d in datasets], "cases": len(all_cases),
                           "nodules": n_nodules, "synthetic_nodules": len(placed), "synthetic": placed,

@@ -41,7 +41,8 @@ def _from_model(folder, kind: str) -> StartPoint:
     model = load_model(folder)
     card = model.card
     parent = {"kind": kind, "name": f"{kind}:{model.version}", "version": model.version,
-              "sha256": card.get("sha256"), "folder": str(folder)}
+              "sha256": card.get("sha256"), "folder": str(folder),
+              "transfer_source": card.get("transfer_source")}
     patients = tuple(card.get("split", {}).get("val_patients", ()))
     return StartPoint(model.net, model.input, parent, patients)
 
