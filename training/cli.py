@@ -1,11 +1,163 @@
-"""Entry point of `noduleseg-train` (not yet implemented: its issue is open)."""
+"""``noduleseg-train``: parse arguments, call the typed functions, report; nothing else here.
 
+    noduleseg-train [train] DATASET... [--strategy bsft] [--out REGISTRY] [--config FILE.toml] ...
+    noduleseg-train train DATASET... --compare scratch,frozen,finetune,bsft,lsft
+    noduleseg-train convert IMAGE LABELS --out DATASET --case ID [--patient ID]
+    noduleseg-train convert-lidc LIDC_ROOT --out DATASET
+    noduleseg-train list | activate VERSION [--force] | rollback VERSION   [--out REGISTRY]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
 import sys
+from pathlib import Path
+from typing import TextIO
+
+from noduleseg.core.errors import NodulesegError
+
+from .config import STRATEGIES, make_config
+from .progress import JsonLines, Progress, TerminalBar, Throttle, fan_out, no_progress
+from .registry import ModelRegistry, default_registry_root
+
+COMMANDS = ("train", "convert", "convert-lidc", "list", "activate", "rollback")
+# flag -> TrainConfig field (values parsed by make_config to the field's type)
+CONFIG_FLAGS = {"--strategy": "strategy", "--seed": "seed", "--val-fraction": "val_fraction",
+                "--patch-px": "patch_px", "--mm-per-px": "mm_per_px", "--decoder-widths": "decoder_widths",
+                "--batch-size": "batch_size", "--repeats": "repeats", "--negative-ratio": "negative_ratio",
+                "--beyond-end": "beyond_end_slices", "--synthetic": "synthetic", "--lr": "lr",
+                "--epochs": "epochs", "--stage-epochs": "stage_epochs",
+                "--layer-stage-epochs": "layer_stage_epochs", "--device": "device"}
+
+
+def _train_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("train", help="train a model version from nnU-Net raw data sets")
+    parser.add_argument("datasets", nargs="+", type=Path, help="nnU-Net raw data set folders")
+    parser.add_argument("--out", type=Path, default=None, help="model registry (default: %(default)s = data dir/models)")
+    parser.add_argument("--config", type=Path, help="TOML file with TrainConfig fields (flags override)")
+    for flag, field in CONFIG_FLAGS.items():
+        parser.add_argument(flag, dest=field, default=None,
+                            choices=STRATEGIES if field == "strategy" else None)
+    parser.add_argument("--no-amp", dest="amp", action="store_const", const=False, default=None)
+    parser.add_argument("--compare", help="comma-separated strategies to run on the same split")
+    parser.add_argument("--from", dest="source", default=None,
+                        help="start weights: auto, transfer, shipped or a registered version")
+    parser.add_argument("--activate", action="store_true", help="make the new version current whatever its Dice")
+    parser.add_argument("--resume", action="store_true", help="continue the same run after a crash or kill")
+    parser.add_argument("--shapes", type=Path, help="nodule shape library folder for --synthetic")
+    parser.add_argument("--progress-json", help="write one JSON line per event to FILE ('-': stdout)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="noduleseg-train", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    _train_parser(commands)
+    convert = commands.add_parser("convert", help="write a scan + label map as a training case")
+    convert.add_argument("image", type=Path)
+    convert.add_argument("labels", type=Path)
+    convert.add_argument("--out", type=Path, required=True, help="data set folder")
+    convert.add_argument("--case", required=True, help="case id")
+    convert.add_argument("--patient", help="patient id (groups cases in the split)")
+    lidc = commands.add_parser("convert-lidc", help="convert the shared LIDC folders")
+    lidc.add_argument("root", type=Path)
+    lidc.add_argument("--out", type=Path, required=True, help="data set folder")
+    for name in ("list", "activate", "rollback"):
+        sub = commands.add_parser(name, help=f"{name} model versions")
+        if name != "list":
+            sub.add_argument("version")
+        if name == "activate":
+            sub.add_argument("--force", action="store_true", help="skip the validation Dice gate")
+        sub.add_argument("--out", type=Path, default=None, help="model registry")
+    return parser
+
+
+def _progress(args: argparse.Namespace, stack: contextlib.ExitStack, stderr: TextIO) -> Progress:
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only the first process reports
+        return no_progress
+    callbacks: list[Progress] = []
+    if args.progress_json == "-":
+        callbacks.append(JsonLines(sys.stdout))
+    elif args.progress_json:
+        callbacks.append(JsonLines(stack.enter_context(open(args.progress_json, "a", encoding="utf-8"))))
+    if stderr.isatty():
+        callbacks.append(TerminalBar(stderr))
+    return Throttle(fan_out(callbacks)) if callbacks else no_progress
+
+
+def _run_train(args: argparse.Namespace, progress: Progress) -> None:
+    from .api import RunOptions, compare, train  # torch loads only for commands that train
+    from .distributed import shutdown
+    overrides = {field: getattr(args, field) for field in CONFIG_FLAGS.values()}
+    config = make_config(args.config, amp=args.amp, **overrides)
+    registry = ModelRegistry(args.out)
+    activate = "force" if args.activate else ("never" if args.compare else "gate")
+    source = args.source or ("transfer" if args.compare else "auto")
+    options = RunOptions(source=source, activate=activate, resume=args.resume,
+                         **({"shapes": args.shapes} if args.shapes else {}))
+    try:
+        if args.compare:
+            strategies = [s.strip() for s in args.compare.split(",") if s.strip()]
+            unknown = [s for s in strategies if s not in STRATEGIES]
+            if unknown:
+                raise NodulesegError(f"--compare: unknown strategies {', '.join(unknown)} (known: {', '.join(STRATEGIES)})")
+            rows = compare(config, args.datasets, registry, strategies, registry.root / "comparisons", progress, options)
+            print("\n".join(f"{r['strategy']}: {r['version']} val Dice {r['val_dice']:.4f}" for r in rows))
+        else:
+            entry = train(config, args.datasets, registry, progress, options)
+            if int(os.environ.get("RANK", "0")) == 0:
+                print(f"{entry.version} {entry.folder}")
+    finally:
+        shutdown()
+
+
+def _run_registry(args: argparse.Namespace) -> None:
+    registry = ModelRegistry(args.out or default_registry_root())
+    if args.command == "list":
+        current = registry.current()
+        for entry in registry.versions():
+            mark = "*" if current is not None and entry.version == current.version else " "
+            dice = entry.val_dice
+            print(f"{mark} {entry.version}  {entry.card.get('strategy', '?'):8s} "
+                  f"val Dice {'n/a' if dice is None else f'{dice:.4f}'}  {entry.created}")
+        if current is None:
+            print("(no current version: the shipped model is used)")
+    elif args.command == "activate":
+        print(f"current: {registry.activate(args.version, force=args.force).version}")
+    else:
+        print(f"current: {registry.rollback(args.version).version}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    print("noduleseg-train: not yet implemented", file=sys.stderr)
-    return 2
+    """Entry point; returns the exit status (2 for user errors, with one line on stderr)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
+        argv.insert(0, "train")
+    args = build_parser().parse_args(argv)
+    with contextlib.ExitStack() as stack:
+        progress = _progress(args, stack, sys.stderr) if args.command == "train" else no_progress
+        try:
+            if args.command == "train":
+                _run_train(args, progress)
+            elif args.command == "convert":
+                from .convert import convert_case
+                print(convert_case(args.image, args.labels, args.out, args.case, args.patient))
+            elif args.command == "convert-lidc":
+                from .convert import convert_lidc
+                print("\n".join(str(p) for p in convert_lidc(args.root, args.out)))
+            else:
+                _run_registry(args)
+        except NodulesegError as error:
+            progress({"event": "error", "message": str(error)})
+            print(f"noduleseg-train: {error}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            progress({"event": "error", "message": "interrupted"})
+            print("noduleseg-train: interrupted; run the same command with --resume to continue",
+                  file=sys.stderr)
+            return 130
+    return 0
 
 
 if __name__ == "__main__":

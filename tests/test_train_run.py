@@ -1,0 +1,94 @@
+"""End-to-end tiny runs: a version with card, report and curves; events; resume; parents."""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+
+import pytest
+
+from noduleseg.core.model_io import load_model
+from noduleseg.training.api import RunOptions, train
+from noduleseg.training.config import make_config
+from noduleseg.training.registry import ModelRegistry
+from noduleseg.training.toy import write_toy_dataset
+
+TINY = dict(decoder_widths=(16, 16, 8, 8), patch_px=32, mm_per_px=(0.7,), batch_size=8, beyond_end_slices=1,
+            negative_ratio=0.25, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return write_toy_dataset(tmp_path_factory.mktemp("toy") / "ds", n_cases=3)
+
+
+def png_size(path):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    length, kind = struct.unpack(">I4s", data[8:16])
+    assert kind == b"IHDR" and zlib.crc32(data[12:16 + length]) == struct.unpack(">I", data[16 + length:20 + length])[0]
+    return struct.unpack(">II", data[16:24])
+
+
+def test_bsft_run_registers_a_complete_version_and_reports_events(dataset, tmp_path):
+    events = []
+    config = make_config(strategy="bsft", stage_epochs=(1,), **TINY)
+    entry = train(config, [dataset], ModelRegistry(tmp_path), events.append, RunOptions(source="transfer"))
+    kinds = [e["event"] for e in events if e["event"] != "step"]
+    assert kinds == ["run_start"] + ["stage_start", "epoch", "stage_end"] * 5 + ["done"]
+    assert [e["released"] for e in events if e["event"] == "stage_start"][0] == ["enc5"]
+    epoch = next(e for e in events if e["event"] == "epoch")
+    assert {"stage", "epoch", "loss", "val_dice", "eta_s"} <= set(epoch)
+    card = entry.card
+    assert card["split"]["val_cases"] and not set(card["split"]["val_cases"]) & set(card["split"]["train_cases"])
+    assert len(card["stages"]) == 5 and len(card["epochs"]) == 5
+    best = max(range(5), key=lambda n: card["stages"][n]["val_dice"])
+    assert card["best_stage"]["index"] == best
+    assert card["metrics"]["val_dice"] == pytest.approx(card["stages"][best]["val_dice"], abs=0.02)
+    assert card["parent"]["kind"] == "transfer" and card["run_id"]
+    assert load_model(entry.folder).input.patch_px == 32
+    assert png_size(entry.folder / "curves.png") == (640, 320)
+    assert "| index | name | released" in (entry.folder / "report.md").read_text()
+    assert ModelRegistry(tmp_path).current().version == entry.version
+    assert not (tmp_path / ".runs").exists() or not any((tmp_path / ".runs").iterdir())
+
+
+class Kill(Exception):
+    pass
+
+
+def test_resume_after_a_crash_mid_epoch_loses_no_completed_epoch(dataset, tmp_path):
+    config = make_config(strategy="finetune", epochs=3, **TINY)
+    registry, before = ModelRegistry(tmp_path), []
+
+    def crash(event):
+        before.append(event)
+        if event["event"] == "step" and event["epoch"] == 2 and event["step"] == 1:
+            raise Kill
+
+    with pytest.raises(Kill):
+        train(config, [dataset], registry, crash, RunOptions(source="transfer"))
+    assert registry.versions() == [] and [p.name for p in tmp_path.iterdir()] == [".runs"]
+    done_before = [e for e in before if e["event"] == "epoch"]
+    after = []
+    entry = train(config, [dataset], registry, after.append, RunOptions(source="transfer", resume=True))
+    assert [e["epoch"] for e in after if e["event"] == "epoch"] == [2]
+    assert next(e for e in after if e["event"] == "stage_start")["resumed_at_epoch"] == 2
+    assert [e["loss"] for e in entry.card["epochs"][:2]] == [e["loss"] for e in done_before]
+    assert len(entry.card["epochs"]) == 3
+    again = train(config, [dataset], registry, after.append, RunOptions(source="transfer", resume=True))
+    assert again.version == entry.version and len(registry.versions()) == 1
+
+
+def test_retrain_from_a_version_keeps_its_validation_cases(dataset, tmp_path):
+    registry = ModelRegistry(tmp_path)
+    parent = train(make_config(strategy="frozen", epochs=1, **TINY), [dataset], registry,
+                   options=RunOptions(source="transfer"))
+    child = train(make_config(strategy="frozen", epochs=1, seed=7, **TINY), [dataset], registry,
+                  options=RunOptions(source=parent.version))
+    assert child.card["parent"]["version"] == parent.version
+    assert child.card["split"]["val_patients"] == parent.card["split"]["val_patients"]
+    assert child.card["baseline"]["version"] == parent.version
+    assert registry.current().version == (child.version if child.val_dice >= child.card["baseline"]["val_dice"]
+                                          else parent.version)

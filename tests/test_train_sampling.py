@@ -1,0 +1,93 @@
+"""Sampling sites (nodule slices, beyond-end slices, hard negatives) and the cut patches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from noduleseg.core.model_io import InputSpec
+from noduleseg.core.patches import PatchGeometry, sample_patch
+from noduleseg.core.windowing import encode_channels
+from noduleseg.training.augment import Augmentation, augment
+from noduleseg.training.data import TrainCase
+from noduleseg.training.pool import SCALE_JITTER, training_pool, validation_pool
+from noduleseg.training.sampling import BEYOND, NEGATIVE, NODULE, build_sites
+from noduleseg.training.toy import toy_case
+
+SPEC = InputSpec(patch_px=32, mm_per_px=(0.5, 1.0))
+
+
+@pytest.fixture(scope="module")
+def case():
+    volume, labels = toy_case(5, n_nodules=2)
+    return TrainCase("toy", "toy", volume, labels)
+
+
+def test_every_nodule_slice_and_the_empty_slices_beyond_each_end(case):
+    sites = build_sites([case], beyond=2, negative_ratio=0.0, margin_mm=20.0, seed=0)
+    for label in (1, 2):
+        slices = np.flatnonzero((case.labels == label).any(axis=(1, 2)))
+        nodule = sorted(s.k for s in sites if s.nodule == label and s.kind == NODULE)
+        beyond = sorted(s.k for s in sites if s.nodule == label and s.kind == BEYOND)
+        assert nodule == list(slices)
+        expected = [k for k in (slices[0] - 2, slices[0] - 1, slices[-1] + 1, slices[-1] + 2) if 0 <= k < 24]
+        assert beyond == expected and len(expected) >= 2
+
+
+def test_beyond_end_patches_have_empty_targets_and_nodule_patches_do_not(case):
+    sites = build_sites([case], beyond=2, negative_ratio=0.0, margin_mm=20.0, seed=0)
+    pool = validation_pool([case], sites, SPEC, jitter_mm=2.0, seed=0)
+    kinds = np.array([sites[s].kind for s in pool.sites])
+    assert pool.mask[kinds == BEYOND].sum() == 0
+    assert all(pool.mask[n].any() for n in np.flatnonzero(kinds == NODULE) if pool.mm_per_px[n] == 0.5)
+
+
+def test_hard_negatives_lie_on_dense_tissue_away_from_nodules(case):
+    sites = build_sites([case], beyond=0, negative_ratio=2.0, margin_mm=10.0, seed=0)
+    negatives = [s for s in sites if s.kind == NEGATIVE]
+    n_nodule = sum(s.kind == NODULE for s in sites)
+    assert len(negatives) == 2 * n_nodule
+    nodule_zyx = np.argwhere(case.labels > 0) * np.array([1.25, 0.7, 0.7])
+    for site in negatives:
+        assert case.volume.hu[site.k, int(site.center_ji[0]), int(site.center_ji[1])] > -400
+        point = np.array([site.k * 1.25, site.center_ji[0] * 0.7, site.center_ji[1] * 0.7])
+        in_plane = np.abs(nodule_zyx[:, 1:] - point[1:]).max(axis=1)
+        assert np.all((in_plane > 10.0) | (np.abs(nodule_zyx[:, 0] - point[0]) > 2.5))
+
+
+def test_validation_patches_are_cut_exactly_as_inference_cuts_them(case):
+    sites = build_sites([case], beyond=1, negative_ratio=0.5, margin_mm=10.0, seed=0)
+    pool = validation_pool([case], sites, SPEC, jitter_mm=0.0, seed=0)
+    site = sites[int(pool.sites[3])]
+    geometry = PatchGeometry(site.center_ji, float(pool.mm_per_px[3]), 32, (0.7, 0.7))
+    np.testing.assert_array_equal(pool.hu[3], sample_patch(case.volume.hu[site.k], geometry))
+    image, _ = pool.batch(np.array([3]), SPEC)
+    np.testing.assert_array_equal(image[0].numpy(), encode_channels(pool.hu[3], SPEC.windows))
+    assert sorted(set(pool.mm_per_px.tolist())) == [0.5, 1.0] and len(pool) == 2 * len(sites)
+
+
+def test_training_pool_is_reproducible_per_key_and_scales_stay_in_range(case):
+    sites = build_sites([case], beyond=2, negative_ratio=0.5, margin_mm=10.0, seed=0)
+    order = np.arange(len(sites))
+    first = training_pool([case], sites, SPEC, 3.0, order, key=(0, 1, 2))
+    again = training_pool([case], sites, SPEC, 3.0, order, key=(0, 1, 2))
+    other = training_pool([case], sites, SPEC, 3.0, order, key=(0, 1, 3))
+    assert first.fingerprint() == again.fingerprint() != other.fingerprint()
+    assert first.mm_per_px.min() >= 0.5 / SCALE_JITTER and first.mm_per_px.max() <= 1.0 * SCALE_JITTER
+    assert first.mm_per_px.max() - first.mm_per_px.min() > 0.2
+    shard = training_pool([case], sites, SPEC, 3.0, order[1::2], key=(0, 1, 2))
+    assert len(shard) == len(order[1::2])
+
+
+def test_augmentation_moves_image_and_mask_together():
+    rng = np.random.default_rng(0)
+    hu = np.full((16, 16), -800.0, np.float32)
+    hu[2:6, 9:14] = 50.0
+    mask = (hu > 0).astype(np.uint8)
+    seen = set()
+    for _ in range(30):
+        new_hu, new_mask = augment(hu, mask, rng, Augmentation(hu_shift=5.0, noise_hu=3.0))
+        assert np.array_equal(new_mask.astype(bool), new_hu > -400)
+        assert abs(float(new_hu[new_mask == 0].mean()) + 800.0) < 8.0
+        seen.add(new_mask.tobytes())
+    assert len(seen) == 8  # 4 rotations x 2 flips of an asymmetric shape

@@ -1,0 +1,43 @@
+"""Patch augmentation, pure functions on one HU patch and its mask.
+
+Geometry (flips, 90-degree rotations) moves image and mask together; intensity changes (HU
+shift, noise) touch only the image, before the windows turn HU into model input. Scale jitter
+happens when the patch is cut (``pool.draw_scale``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Ranges of the random changes.
+
+    Attributes:
+        flip: Mirror left-right with probability 1/2.
+        rotate: Rotate by a random multiple of 90 degrees.
+        hu_shift: Largest HU offset added to the whole patch.
+        noise_hu: Largest standard deviation of Gaussian noise (HU).
+    """
+
+    flip: bool = True
+    rotate: bool = True
+    hu_shift: float = 20.0
+    noise_hu: float = 15.0
+
+
+def augment(hu: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
+            settings: Augmentation = Augmentation()) -> tuple[np.ndarray, np.ndarray]:
+    """A randomly changed copy of a (H, W) HU patch and its (H, W) mask."""
+    turns = int(rng.integers(4)) if settings.rotate else 0
+    flip = settings.flip and bool(rng.integers(2))
+    hu, mask = np.rot90(hu, turns), np.rot90(mask, turns)
+    if flip:
+        hu, mask = hu[:, ::-1], mask[:, ::-1]
+    shift = rng.uniform(-settings.hu_shift, settings.hu_shift)
+    sigma = rng.uniform(0.0, settings.noise_hu)
+    noisy = hu + np.float32(shift) + rng.normal(0.0, sigma, hu.shape).astype(np.float32)
+    return noisy.astype(np.float32), np.ascontiguousarray(mask)

@@ -1,0 +1,143 @@
+"""The training configuration: one frozen dataclass, filled by defaults, a TOML file and flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from noduleseg.core.errors import NodulesegError
+
+STRATEGIES = ("scratch", "frozen", "finetune", "bsft", "lsft")
+
+
+class ConfigError(NodulesegError):
+    """A configuration file or flag has a value training cannot use."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a training run does (recorded in the model card).
+
+    Attributes:
+        strategy: One of ``STRATEGIES``.
+        seed: Seeds the split, the sampling, the simulation and the initialisation.
+        val_fraction: Share of patients (scans) held out for validation.
+        patch_px: Patch side in pixels (multiple of 16).
+        mm_per_px: The inference scale ladder, finest first; training draws scales between
+            its finest and coarsest step.
+        decoder_widths: Decoder widths of a network built here (a parent keeps its own).
+        batch_size: Patches per optimiser step (per process under DDP).
+        repeats: How often every training site is cut per epoch (fresh jitter/augmentation).
+        jitter_mm: Largest shift of a patch centre from the nodule's slice centroid.
+        beyond_end_slices: Empty slices sampled just above and below each nodule.
+        negative_ratio: Hard negatives (vessels, pleura, airway walls) per nodule site.
+        synthetic: Simulated nodules placed into the scans (spread over all cases).
+        synthetic_diameter_mm: Diameter range of the shapes drawn for simulation.
+        lr: Learning rate of the decoder and head (Adam).
+        encoder_lr_factor: Encoder learning rate relative to ``lr`` (deepest block).
+        block_lr_decay: Further factor per block towards the input (shallower = lower).
+        stage_lr_decay: Factor applied to ``lr`` from one stage to the next.
+        weight_decay: Adam weight decay.
+        epochs: Epochs of the one-stage strategies (scratch, frozen, finetune).
+        stage_epochs: Epochs per BSFT stage: one value for all, or one per stage.
+        layer_stage_epochs: Epochs per LSFT stage: one value for all, or one per stage.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        amp: Mixed precision (bfloat16 autocast) on CUDA.
+    """
+
+    strategy: str = "bsft"
+    seed: int = 0
+    val_fraction: float = 0.34
+    patch_px: int = 64
+    mm_per_px: tuple[float, ...] = (0.5, 1.0)
+    decoder_widths: tuple[int, ...] = (256, 128, 64, 32)
+    batch_size: int = 16
+    repeats: int = 1
+    jitter_mm: float = 3.0
+    beyond_end_slices: int = 2
+    negative_ratio: float = 0.5
+    synthetic: int = 0
+    synthetic_diameter_mm: tuple[float, float] = (3.0, 15.0)
+    lr: float = 1e-3
+    encoder_lr_factor: float = 0.3
+    block_lr_decay: float = 0.7
+    stage_lr_decay: float = 1.0
+    weight_decay: float = 1e-5
+    epochs: int = 10
+    stage_epochs: tuple[int, ...] = (2,)
+    layer_stage_epochs: tuple[int, ...] = (1,)
+    device: str = "auto"
+    amp: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.strategy not in STRATEGIES:
+            problems.append(f"strategy {self.strategy!r} is not one of {', '.join(STRATEGIES)}")
+        if self.patch_px <= 0 or self.patch_px % 16:
+            problems.append(f"patch_px {self.patch_px} must be a positive multiple of 16")
+        if not self.mm_per_px or any(v <= 0 for v in self.mm_per_px):
+            problems.append("mm_per_px must list positive scales, finest first")
+        if not 0.0 <= self.val_fraction < 1.0:
+            problems.append(f"val_fraction {self.val_fraction} must be in [0, 1)")
+        if self.batch_size < 1 or self.repeats < 1:
+            problems.append("batch_size and repeats must be at least 1")
+        if self.device not in ("auto", "cpu", "cuda"):
+            problems.append(f"device {self.device!r} must be auto, cpu or cuda")
+        if min(self.stage_epochs + self.layer_stage_epochs + (self.epochs,)) < 0:
+            problems.append("epochs cannot be negative")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self) -> str:
+        """Short hash of the configuration (names a run folder)."""
+        text = json.dumps(self.to_json(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    """Bring a TOML or flag value to the type of the field's default."""
+    try:
+        if isinstance(default, tuple):
+            items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+            kind = type(default[0]) if default else float
+            return tuple(kind(v) for v in items)
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        return type(default)(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"config value {name} = {value!r} is not a {type(default).__name__}") from None
+
+
+def make_config(toml_path: str | Path | None = None, **overrides: Any) -> TrainConfig:
+    """Defaults, then the ``[train]`` table (or top level) of a TOML file, then flags.
+
+    Args:
+        toml_path: Optional TOML file; unknown keys are refused.
+        overrides: Field values from flags; ``None`` means "not given".
+
+    Raises:
+        ConfigError: An unknown key, a value of the wrong type or an invalid combination.
+    """
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    values: dict[str, Any] = {}
+    if toml_path is not None:
+        try:
+            table = tomllib.loads(Path(toml_path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise ConfigError(f"{toml_path}: cannot read the config ({error})") from None
+        values.update(table.get("train", table))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = sorted(set(values) - set(defaults))
+    if unknown:
+        raise ConfigError(f"unknown config keys: {', '.join(unknown)} (known: {', '.join(defaults)})")
+    return TrainConfig(**{k: _coerce(k, v, defaults[k]) for k, v in values.items()})

@@ -1,0 +1,139 @@
+"""Training data sets in the nnU-Net v2 raw layout: checked first, then loaded as cases.
+
+Every refusal is a ``DatasetError`` that names the file at fault and what to do about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from noduleseg.core import cases
+from noduleseg.core.errors import DatasetError
+from noduleseg.core.volume import Volume, VolumeInfo, volume_from_sitk
+
+INTEGER_PIXELS = {sitk.sitkUInt8, sitk.sitkInt8, sitk.sitkUInt16, sitk.sitkInt16,
+                  sitk.sitkUInt32, sitk.sitkInt32, sitk.sitkUInt64, sitk.sitkInt64}
+GEOMETRY_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True, eq=False)
+class TrainCase:
+    """One scan (or crop) with its nodule label map.
+
+    Attributes:
+        case_id: Unique over all data sets (``<dataset folder>/<case>`` when names clash).
+        patient_id: Groups cases for the split: the provenance's patient, else the case id.
+        volume: The CT.
+        labels: uint8 (z, y, x); label n = nodule n.
+        provenance: The case's provenance JSON, if any.
+        synthetic: Labels of simulated nodules (added in memory by ``synthetic.simulate``).
+    """
+
+    case_id: str
+    patient_id: str
+    volume: Volume
+    labels: np.ndarray
+    provenance: dict[str, Any] | None = None
+    synthetic: tuple[int, ...] = ()
+
+    def nodule_ids(self) -> list[int]:
+        return [int(v) for v in np.unique(self.labels) if v > 0]
+
+
+def read_image(path: Path, what: str) -> sitk.Image:
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        first_line = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
+        raise DatasetError(f"{path}: cannot read the {what} ({first_line})") from None
+
+
+def geometry_of(image: sitk.Image) -> tuple[tuple[float, ...], ...]:
+    """(size, spacing, origin, direction) of an image, ITK order."""
+    return image.GetSize(), image.GetSpacing(), image.GetOrigin(), image.GetDirection()
+
+
+def check_geometry(expected_geometry: tuple[tuple[float, ...], ...], label: sitk.Image,
+                   label_file: Path) -> None:
+    """Refuse a label map whose size, spacing, origin or direction differ from the image's."""
+    names = ("size", "spacing", "origin", "direction")
+    for name, expected, found in zip(names, expected_geometry, geometry_of(label)):
+        if not np.allclose(expected, found, atol=GEOMETRY_TOLERANCE, rtol=GEOMETRY_TOLERANCE):
+            raise DatasetError(f"{label_file}: label {name} {tuple(round(v, 4) for v in found)} differs "
+                               f"from the image's {tuple(round(v, 4) for v in expected)}; "
+                               "save the label map in the image's geometry")
+
+
+def label_array(label: sitk.Image, label_file: Path) -> np.ndarray:
+    if label.GetNumberOfComponentsPerPixel() != 1:
+        raise DatasetError(f"{label_file}: label map has several components per voxel; need one")
+    array = sitk.GetArrayFromImage(label)
+    if label.GetPixelID() not in INTEGER_PIXELS:
+        if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
+            raise DatasetError(f"{label_file}: label map holds non-integer values "
+                               f"({label.GetPixelIDTypeAsString()}); labels must be whole numbers")
+    if array.min() < 0 or array.max() > 255:
+        raise DatasetError(f"{label_file}: labels range {array.min()}..{array.max()}; need 0..255")
+    if not array.any():
+        raise DatasetError(f"{label_file}: label map is empty (no nodule voxel); "
+                           "remove the case or outline its nodule")
+    return array.astype(np.uint8)
+
+
+def load_case(dataset: Path, case_id: str, unique_id: str | None = None) -> TrainCase:
+    """Check and load one case of ``dataset``.
+
+    Raises:
+        DatasetError: Missing or unreadable label, geometry mismatch, empty or non-integer
+            labels, a 2D or multi-component image.
+    """
+    image_file, label_file = cases.image_path(dataset, case_id), cases.label_path(dataset, case_id)
+    if not label_file.exists():
+        raise DatasetError(f"{image_file}: no label map {label_file.name} in {label_file.parent}")
+    image, label = read_image(image_file, "image"), read_image(label_file, "label map")
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise DatasetError(f"{image_file}: need a 3D single-channel CT, found "
+                           f"{image.GetDimension()}D with {image.GetNumberOfComponentsPerPixel()} channels")
+    if label.GetDimension() != 3:
+        raise DatasetError(f"{label_file}: need a 3D label map, found {label.GetDimension()}D")
+    check_geometry(geometry_of(image), label, label_file)
+    labels = label_array(label, label_file)
+    provenance = cases.read_provenance(dataset, case_id)
+    patient = str((provenance or {}).get("patient_id") or case_id)
+    volume = volume_from_sitk(sitk.Cast(image, sitk.sitkFloat32), VolumeInfo(source=str(image_file)))
+    return TrainCase(unique_id or case_id, patient, volume, labels, provenance)
+
+
+def load_datasets(datasets: Sequence[str | Path]) -> list[TrainCase]:
+    """Check and load every case of every data set folder.
+
+    Raises:
+        DatasetError: A folder is missing or has no cases, a label has no image, or any case
+            fails ``load_case``.
+    """
+    if not datasets:
+        raise DatasetError("no data set given; pass at least one nnU-Net raw folder")
+    loaded: list[TrainCase] = []
+    seen: set[str] = set()
+    for dataset in map(Path, datasets):
+        if not (dataset / "imagesTr").is_dir():
+            raise DatasetError(f"{dataset}: not an nnU-Net raw data set (no imagesTr/ folder)")
+        ids = cases.list_cases(dataset)
+        orphans = sorted(p.name for p in (dataset / "labelsTr").glob("*.nii.gz")
+                         if p.name[: -len(".nii.gz")] not in ids)
+        if orphans:
+            raise DatasetError(f"{dataset / 'labelsTr' / orphans[0]}: label map without an image "
+                               f"{orphans[0][: -len('.nii.gz')]}_0000.nii.gz in imagesTr/")
+        if not ids:
+            raise DatasetError(f"{dataset}: no cases in imagesTr/ (need <case>_0000.nii.gz)")
+        for case_id in ids:
+            unique = case_id if case_id not in seen else f"{dataset.name}/{case_id}"
+            seen.add(unique)
+            loaded.append(load_case(dataset, case_id, unique))
+    return loaded

@@ -1,0 +1,155 @@
+"""The training loop: stages of released encoder parts, epochs of cut patch pools, validation
+after every epoch, a checkpoint after every epoch, the best stage's weights as the result.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from noduleseg.core.model_io import InputSpec
+from noduleseg.core.unet import BsftUNet
+
+from .checkpoint import RunState, load_checkpoint, save_best, save_checkpoint
+from .config import TrainConfig
+from .data import TrainCase
+from .distributed import DistContext
+from .metrics import Validation, dice_bce_loss, validate
+from .pool import PatchPool, training_pool
+from .progress import Progress
+from .sampling import Site
+from .stages import Stage, parameter_groups
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingData:
+    """What the loop trains and validates on."""
+
+    cases: Sequence[TrainCase]
+    train_sites: Sequence[Site]
+    val_sites: Sequence[Site]
+    val_pool: PatchPool
+    spec: InputSpec
+
+
+def epoch_order(n_sites: int, repeats: int, key: Sequence[int], world: int) -> np.ndarray:
+    """Shuffled site indices of one epoch, trimmed to a multiple of the process count."""
+    order = np.random.default_rng([*key, 1]).permutation(np.tile(np.arange(n_sites), repeats))
+    return order[: len(order) - len(order) % world]
+
+
+def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, pool: PatchPool,
+                spec: InputSpec, config: TrainConfig, dist: DistContext, step_event: dict,
+                progress: Progress) -> float:
+    """One pass over ``pool`` (this process's shard); returns the mean loss over all processes."""
+    model.train()
+    steps = max(1, -(-len(pool) // config.batch_size))
+    total = torch.zeros(2, dtype=torch.float64)
+    for step in range(steps):
+        indices = np.arange(step * config.batch_size, min(len(pool), (step + 1) * config.batch_size))
+        if not len(indices):
+            break
+        image, target = (t.to(dist.device, non_blocking=True) for t in pool.batch(indices, spec))
+        with dist.autocast():
+            loss = dice_bce_loss(model(image).float(), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += torch.tensor([loss.item() * len(indices), len(indices)], dtype=torch.float64)
+        progress({**step_event, "event": "step", "step": step + 1, "steps": steps,
+                  "loss": float(total[0] / total[1])})
+    dist.all_reduce_sum(total)
+    return float(total[0] / max(1.0, float(total[1])))
+
+
+def _eta(state: RunState, stages: Sequence[Stage], started: float, done_here: int) -> float | None:
+    remaining = sum(s.epochs for s in stages[state.stage:]) - state.epoch
+    if done_here == 0:
+        return None
+    return remaining * (time.monotonic() - started) / done_here
+
+
+def _record_stage(net: BsftUNet, state: RunState, stage: Stage, validation: Validation) -> dict:
+    score = validation.dice if validation.dice == validation.dice else float("-inf")
+    is_best = state.best_stage < 0 or score > state.best_dice
+    if is_best:
+        state.best_stage, state.best_dice = state.stage, score
+        state.best_weights = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    record = {**stage.to_json(), "index": state.stage, "val_dice": validation.dice,
+              "val_global_dice": validation.global_dice, "best": is_best}
+    state.stages.append(record)
+    return record
+
+
+def _run_epoch(model: torch.nn.Module, net: BsftUNet, optimizer: torch.optim.Optimizer, stage: Stage,
+               data: TrainingData, config: TrainConfig, dist: DistContext, state: RunState,
+               progress: Progress) -> Validation:
+    """Cut this epoch's pool, train on it, validate; append the epoch record to ``state``."""
+    epoch_started = time.monotonic()
+    key = (config.seed, state.stage, state.epoch)
+    order = epoch_order(len(data.train_sites), config.repeats, key, dist.world)[dist.rank::dist.world]
+    pool = training_pool(data.cases, data.train_sites, data.spec, config.jitter_mm, order, key)
+    step_event = {"stage": stage.name, "epoch": state.epoch, "epochs": stage.epochs}
+    loss = train_epoch(model, optimizer, pool, data.spec, config, dist, step_event, progress)
+    validation = validate(net, data.val_pool, data.val_sites, data.spec, dist.device, dist)
+    state.epochs.append({"stage": stage.name, "stage_index": state.stage, "epoch": state.epoch, "loss": loss,
+                         "val_dice": validation.dice, "val_global_dice": validation.global_dice,
+                         "patches": len(order) * dist.world, "seconds": time.monotonic() - epoch_started})
+    state.epoch += 1
+    state.optimizer = optimizer.state_dict()
+    return validation
+
+
+def run_stages(net: BsftUNet, stages: Sequence[Stage], data: TrainingData, config: TrainConfig,
+               dist: DistContext, run_dir: Path, run_id: str, progress: Progress,
+               resume: bool = False) -> RunState:
+    """Train ``net`` through ``stages``; returns the final state (best weights included).
+
+    With ``resume``, continue from ``run_dir``'s checkpoint: completed epochs and stages are
+    taken from it, not redone.
+    """
+    state = RunState()
+    loaded = load_checkpoint(run_dir, run_id) if resume else None
+    if loaded is not None:
+        state, weights = loaded
+        net.load_state_dict(weights)
+    net.to(dist.device)
+    started, done_here, wall_before = time.monotonic(), 0, state.wall_s
+    last_validation: Validation | None = None  # a stage without epochs keeps the weights
+    while state.stage < len(stages):
+        stage = stages[state.stage]
+        net.release(stage.released)
+        optimizer = torch.optim.Adam(parameter_groups(net, stage, config), weight_decay=config.weight_decay,
+                                     foreach=True)
+        if state.optimizer is not None:
+            optimizer.load_state_dict(state.optimizer)
+        model = dist.wrap(net)
+        progress({"event": "stage_start", "stage": stage.name, "index": state.stage, "n_stages": len(stages),
+                  "released": list(stage.released), "epochs": stage.epochs, "lr": stage.lr,
+                  "resumed_at_epoch": state.epoch})
+        validation = None
+        while state.epoch < stage.epochs:
+            validation = _run_epoch(model, net, optimizer, stage, data, config, dist, state, progress)
+            state.wall_s = wall_before + time.monotonic() - started
+            done_here += 1
+            if dist.is_main:
+                save_checkpoint(run_dir, state, net.state_dict(), run_id)
+            progress({"event": "epoch", **state.epochs[-1], "epochs": stage.epochs,
+                      "eta_s": _eta(state, stages, started, done_here)})
+        if validation is None:
+            validation = last_validation or validate(net, data.val_pool, data.val_sites, data.spec, dist.device, dist)
+        last_validation = validation
+        record = _record_stage(net, state, stage, validation)
+        state.stage, state.epoch, state.optimizer = state.stage + 1, 0, None
+        state.wall_s = wall_before + time.monotonic() - started
+        if dist.is_main:
+            if record["best"]:
+                save_best(run_dir, state.best_weights)
+            save_checkpoint(run_dir, state, net.state_dict(), run_id)
+        progress({"event": "stage_end", **record})
+    return state

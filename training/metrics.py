@@ -1,0 +1,86 @@
+"""Loss and validation Dice.
+
+The selection metric ``dice`` is the mean over validation nodules of each nodule's Dice pooled
+over all its patches, the empty slices beyond its ends included: a model that over-segments in
+z loses there, and a small (simulated) nodule weighs as much as a large one. ``global_dice``
+pools every validation patch, hard negatives included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from noduleseg.core.model_io import InputSpec
+
+from .distributed import DistContext
+from .pool import PatchPool
+from .sampling import Site
+
+
+def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy plus soft Dice over the whole batch (empty targets are fine)."""
+    bce = F.binary_cross_entropy_with_logits(logits, target)
+    probability = torch.sigmoid(logits)
+    intersection = (probability * target).sum()
+    soft_dice = (2 * intersection + 1.0) / (probability.sum() + target.sum() + 1.0)
+    return bce + (1.0 - soft_dice)
+
+
+def dice(true_positive: float, predicted: float, target: float) -> float:
+    """Dice from sums; 1.0 when both prediction and target are empty."""
+    total = predicted + target
+    return 1.0 if total == 0 else 2.0 * true_positive / total
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Validation result.
+
+    Attributes:
+        dice: Mean per-nodule Dice (the selection metric); NaN without validation nodules.
+        global_dice: Dice pooled over every validation patch.
+        per_nodule: (case index, nodule label, Dice) per validation nodule.
+    """
+
+    dice: float
+    global_dice: float
+    per_nodule: tuple[tuple[int, int, float], ...]
+
+
+def patch_sums(net: torch.nn.Module, pool: PatchPool, spec: InputSpec, device: torch.device,
+               dist: DistContext, batch_size: int = 32) -> np.ndarray:
+    """(n, 3) true positives, predicted and target pixels per patch (sharded over processes)."""
+    sums = torch.zeros((len(pool), 3), dtype=torch.float64, device=device)
+    mine = np.arange(dist.rank, len(pool), dist.world)
+    net.eval()
+    with torch.inference_mode():
+        for start in range(0, len(mine), batch_size):
+            indices = mine[start:start + batch_size]
+            image, target = pool.batch(indices, spec)
+            with dist.autocast():
+                predicted = (net(image.to(device)) > 0).to(torch.float64)
+            target = target.to(device, torch.float64)
+            sums[torch.from_numpy(indices).to(device)] = torch.stack(
+                [(predicted * target).sum((1, 2, 3)), predicted.sum((1, 2, 3)), target.sum((1, 2, 3))], dim=1)
+    dist.all_reduce_sum(sums)
+    return sums.cpu().numpy()
+
+
+def validate(net: torch.nn.Module, pool: PatchPool, sites: Sequence[Site], spec: InputSpec,
+             device: torch.device, dist: DistContext) -> Validation:
+    """Per-nodule and global Dice of ``net`` on the validation pool."""
+    if len(pool) == 0:
+        return Validation(float("nan"), float("nan"), ())
+    sums = patch_sums(net, pool, spec, device, dist)
+    keys = [(sites[s].case, sites[s].nodule) for s in pool.sites]
+    per_nodule = []
+    for key in sorted({k for k in keys if k[1] > 0}):
+        rows = sums[[n for n, k in enumerate(keys) if k == key]].sum(axis=0)
+        per_nodule.append((int(key[0]), int(key[1]), dice(*rows)))
+    mean = float(np.mean([d for _, _, d in per_nodule])) if per_nodule else float("nan")
+    return Validation(mean, dice(*sums.sum(axis=0)), tuple(per_nodule))

@@ -1,0 +1,126 @@
+"""Patch pools: every site cut once per epoch (or once for validation), ready to batch.
+
+Patches are cut with ``noduleseg.core.patches`` and encoded with ``core.windowing`` exactly as
+inference does. A pool is cut before its epoch so the training loop only moves tensors. Each
+patch draws its randomness from (seed, stage, epoch, position), so a resumed epoch and each
+process under DDP cut exactly the patches an uninterrupted, single-process run would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from noduleseg.core.model_io import InputSpec
+from noduleseg.core.patches import PatchGeometry, sample_mask_patch, sample_patch
+from noduleseg.core.windowing import encode_channels
+
+from .augment import Augmentation, augment
+from .data import TrainCase
+from .sampling import Site
+
+SCALE_JITTER = 1.1  # training scales reach 10% past both ends of the inference ladder
+
+
+@dataclass(frozen=True, eq=False)
+class PatchPool:
+    """Cut patches.
+
+    Attributes:
+        hu: float32 (n, P, P) HU.
+        mask: uint8 (n, P, P) target.
+        sites: Index into the site list for each patch.
+        mm_per_px: The scale each patch was cut at.
+    """
+
+    hu: np.ndarray
+    mask: np.ndarray
+    sites: np.ndarray
+    mm_per_px: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.hu)
+
+    def fingerprint(self) -> str:
+        """sha256 of the patches and targets: equal pools validate identically."""
+        digest = hashlib.sha256()
+        for array in (self.hu, self.mask, self.sites, self.mm_per_px):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
+
+    def batch(self, indices: np.ndarray, spec: InputSpec) -> tuple[torch.Tensor, torch.Tensor]:
+        """Model input (b, C, P, P) and float target (b, 1, P, P) of the given patches."""
+        image = torch.from_numpy(encode_channels(self.hu[indices], spec.windows))
+        target = torch.from_numpy(self.mask[indices, None].astype(np.float32))
+        return image, target
+
+
+def draw_scale(spec: InputSpec, rng: np.random.Generator) -> float:
+    """A scale log-uniform between the ladder's finest and coarsest step, 10% beyond each."""
+    low, high = min(spec.mm_per_px) / SCALE_JITTER, max(spec.mm_per_px) * SCALE_JITTER
+    return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+
+
+def cut(case: TrainCase, site: Site, mm_per_px: float, shift_mm: tuple[float, float],
+        patch_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """HU patch and target of one site at one scale, centre moved by ``shift_mm`` (row, col)."""
+    spacing_yx = case.volume.spacing_zyx[1:]
+    center = (site.center_ji[0] + shift_mm[0] / spacing_yx[0], site.center_ji[1] + shift_mm[1] / spacing_yx[1])
+    geometry = PatchGeometry(center, mm_per_px, patch_px, spacing_yx)
+    hu = sample_patch(case.volume.hu[site.k], geometry)
+    if site.nodule:
+        mask = sample_mask_patch(case.labels[site.k] == site.nodule, geometry)
+    else:
+        mask = np.zeros((patch_px, patch_px), dtype=bool)
+    return hu, mask.astype(np.uint8)
+
+
+def _empty(n: int, patch_px: int) -> PatchPool:
+    return PatchPool(np.zeros((n, patch_px, patch_px), np.float32), np.zeros((n, patch_px, patch_px), np.uint8),
+                     np.zeros(n, np.int64), np.zeros(n, np.float32))
+
+
+def training_pool(cases: Sequence[TrainCase], sites: Sequence[Site], spec: InputSpec, jitter_mm: float,
+                  order: np.ndarray, key: Sequence[int], settings: Augmentation = Augmentation()) -> PatchPool:
+    """Cut ``sites[order[n]]`` for every n with random scale, jitter and augmentation.
+
+    Args:
+        cases: The cases the sites refer to.
+        sites: All training sites.
+        spec: Patch size and scale ladder.
+        jitter_mm: Largest centre shift.
+        order: Site indices to cut, in batch order (one epoch's shuffled share).
+        key: (seed, stage, epoch, ...) prefix of every patch's random stream.
+        settings: Augmentation ranges.
+    """
+    pool = _empty(len(order), spec.patch_px)
+    for n, position in enumerate(order):
+        rng = np.random.default_rng([*key, int(position), n])
+        site = sites[int(position)]
+        angle, radius = rng.uniform(0, 2 * math.pi), jitter_mm * math.sqrt(rng.uniform())
+        scale = draw_scale(spec, rng)
+        hu, mask = cut(cases[site.case], site, scale, (radius * math.sin(angle), radius * math.cos(angle)),
+                       spec.patch_px)
+        pool.hu[n], pool.mask[n] = augment(hu, mask, rng, settings)
+        pool.sites[n], pool.mm_per_px[n] = position, scale
+    return pool
+
+
+def validation_pool(cases: Sequence[TrainCase], sites: Sequence[Site], spec: InputSpec,
+                    jitter_mm: float, seed: int) -> PatchPool:
+    """Every site at every ladder scale, with a fixed small jitter and no augmentation."""
+    pool = _empty(len(sites) * len(spec.mm_per_px), spec.patch_px)
+    n = 0
+    for position, site in enumerate(sites):
+        rng = np.random.default_rng([seed, 99, position])
+        shift = tuple(rng.uniform(-jitter_mm / 2, jitter_mm / 2, 2))
+        for scale in spec.mm_per_px:
+            pool.hu[n], pool.mask[n] = cut(cases[site.case], site, scale, shift, spec.patch_px)
+            pool.sites[n], pool.mm_per_px[n] = position, scale
+            n += 1
+    return pool
