@@ -24,6 +24,10 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
                                     dir=target.parent)
     os.close(handle)
     temporary = Path(name)
+    # mkstemp makes the file owner-only; give it the mode a plain open() would (umask).
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
     try:
         yield temporary
         with open(temporary, "rb") as stream:

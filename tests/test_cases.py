@@ -29,3 +29,15 @@ def test_case_round_trip_keeps_geometry(tmp_path, sphere_volume):
 def test_bad_case_id_is_refused(tmp_path, sphere_volume):
     with pytest.raises(ValueError, match="case id"):
         write_case(tmp_path, "../escape", sphere_volume, np.zeros(sphere_volume.shape_zyx))
+
+
+def test_written_files_follow_the_umask(tmp_path, sphere_volume):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        write_case(tmp_path / "ds", "c1", sphere_volume, np.zeros(sphere_volume.shape_zyx))
+    finally:
+        os.umask(old)
+    mode = (tmp_path / "ds" / "labelsTr" / "c1.nii.gz").stat().st_mode & 0o777
+    assert mode == 0o644
