@@ -168,3 +168,51 @@ def test_cli_bad_dataset_or_shapes_is_one_line_and_exit_2(blob_model, tmp_path, 
                    "--shapes", str(tmp_path / "no_shapes")])
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and "cannot read the nodule shape library" in err
+
+
+def load_bench_script():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "bench" / "eval_loso.py"
+    spec = importlib.util.spec_from_file_location("eval_loso", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_loso_helpers_pick_a_slab_and_a_validating_patient():
+    from noduleseg.training.split import patient_unit
+    loso = load_bench_script()
+    labels = np.zeros((40, 4, 4), np.uint8)
+    labels[10:14, 1, 1] = 1
+    assert loso.slab_away_from_nodules(labels, spacing_z=2.0, margin_mm=4.0) == (16, 40)
+    labels[30, 1, 1] = 2
+    assert loso.slab_away_from_nodules(labels, spacing_z=2.0, margin_mm=4.0) == (16, 28)
+    with pytest.raises(Exception, match="simval slab"):
+        loso.slab_away_from_nodules(labels, spacing_z=2.0, margin_mm=20.0)
+    patient = loso.validating_patient("x-", ["a", "b"], seed=3)
+    assert patient_unit(patient, 3) < min(patient_unit("a", 3), patient_unit("b", 3))
+
+
+def test_loso_script_runs_a_tiny_fold_and_skips_it_when_done(tmp_path, capsys):
+    from noduleseg.training.toy import write_toy_dataset
+    loso = load_bench_script()
+    data = write_toy_dataset(tmp_path / "ds", n_cases=3)
+    work = tmp_path / "work"
+    args = ["--data", str(data), "--work", str(work), "--decoder-widths", "16,16,8,8", "--patch-px", "32",
+            "--mm-per-px", "0.7", "--batch-size", "4", "--beyond-end", "1", "--negative-ratio", "0.25",
+            "--device", "cpu", "--stage-epochs", "1,0,0,0,0", "--fold-val", "split", "--eval-synthetic", "0",
+            "--folds", "toy001"]
+    assert loso.main(args) == 0
+    result = json.loads((work / "fold-toy001" / "result.json").read_text())
+    assert result["train_cases"] == ["toy000", "toy002"] and [r["case_id"] for r in result["nodules"]] == ["toy001"]
+    assert sorted(p.name for p in (work / "fold-toy001" / "data" / "imagesTr").iterdir()) == [
+        "toy000_0000.nii.gz", "toy002_0000.nii.gz"]
+    pooled = json.loads((work / "loso.json").read_text())
+    assert [f["fold"] for f in pooled["folds"]] == ["toy001"] and pooled["summary"]["all"]["n"] == 1
+    assert "| group |" in capsys.readouterr().out
+    stamp = (work / "fold-toy001" / "result.json").stat().st_mtime_ns
+    assert loso.main(args) == 0
+    assert "skipped" in capsys.readouterr().err
+    assert (work / "fold-toy001" / "result.json").stat().st_mtime_ns == stamp
+    assert loso.main([*args[:-1], "toy999"]) == 2

@@ -81,15 +81,17 @@ class Evaluation:
 
 def evaluate_cases(model: LoadedModel, cases: Sequence[TrainCase], synthetic: int = 0,
                    shapes: Path | None = None, seed: int = DEFAULT_EVAL_SEED,
-                   progress: Progress | None = None) -> Evaluation:
-    """Add ``synthetic`` held-out simulated nodules to ``cases`` (from ``shapes``, default the shared library), then evaluate.
+                   progress: Progress | None = None, exclude_shapes: set[int] = frozenset()) -> Evaluation:
+    """Add ``synthetic`` simulated nodules to ``cases`` (from ``shapes``, default the shared
+    library; never a shape of the model's card or ``exclude_shapes``), then evaluate.
 
     Raises:
         DatasetError: The shape library cannot be read or has no shape for a band.
     """
     placed: list[dict] = []
     if synthetic > 0:
-        library = without_shapes(ShapeLibrary.load(shapes or DEFAULT_SHAPES), shapes_used_in_training(model.card))
+        used = shapes_used_in_training(model.card) | set(exclude_shapes)
+        library = without_shapes(ShapeLibrary.load(shapes or DEFAULT_SHAPES), used)
         cases, placed = place_test_nodules(cases, synthetic, library, seed)
     results = evaluate_model(model, cases, progress=progress)
     return Evaluation(model.version, tuple(results), tuple(placed), summarise(results))

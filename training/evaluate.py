@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -111,6 +111,12 @@ class NoduleResult:
     def slice_range_error(self) -> int:
         """|first slice error| + |last slice error|."""
         return self.over_slices + self.under_slices
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "NoduleResult":
+        """The result back from a ``to_row`` dict (extra keys ignored)."""
+        values = {f.name: row[f.name] for f in fields(cls)}
+        return cls(**{**values, "seed_ijk": tuple(values["seed_ijk"])})
 
     def to_row(self) -> dict[str, Any]:
         row = asdict(self)
