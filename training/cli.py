@@ -5,6 +5,8 @@
     noduleseg-train convert IMAGE LABELS --out DATASET --case ID [--patient ID]
     noduleseg-train convert-lidc LIDC_ROOT --out DATASET
     noduleseg-train list | activate VERSION [--force] | rollback VERSION   [--out REGISTRY]
+    noduleseg-train evaluate DATASET... [--model DIR] [--synthetic N --seed S --shapes DIR]
+                    [--out FILE.json] [--markdown FILE.md]
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from .config import STRATEGIES, make_config
 from .progress import JsonLines, Progress, TerminalBar, Throttle, fan_out, no_progress
 from .registry import ModelRegistry, default_registry_root
 
-COMMANDS = ("train", "convert", "convert-lidc", "list", "activate", "rollback")
+COMMANDS = ("train", "convert", "convert-lidc", "list", "activate", "rollback", "evaluate")
 # flag -> TrainConfig field (values parsed by make_config to the field's type)
 CONFIG_FLAGS = {"--strategy": "strategy", "--seed": "seed", "--val-fraction": "val_fraction",
                 "--patch-px": "patch_px", "--mm-per-px": "mm_per_px", "--decoder-widths": "decoder_widths",
@@ -50,6 +52,28 @@ def _train_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--progress-json", help="write one JSON line per event to FILE ('-': stdout)")
 
 
+def _evaluate_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("evaluate", help="per-nodule Dice of a model by size band")
+    parser.add_argument("datasets", nargs="+", type=Path, help="nnU-Net raw data set folders")
+    parser.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
+    parser.add_argument("--synthetic", type=int, default=0, help="simulated test nodules to add (all bands)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the simulated test nodules")
+    parser.add_argument("--shapes", type=Path, help="nodule shape library folder for --synthetic")
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--markdown", type=Path, help="write the report as markdown here")
+
+
+def _run_evaluate(args: argparse.Namespace) -> None:
+    from .eval_run import DEFAULT_EVAL_SEED, evaluate_datasets, write_evaluation
+    from .evaluate import SUMMARY_COLUMNS, markdown_table, summary_rows
+    seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
+    evaluation = evaluate_datasets(args.datasets, args.model, args.synthetic, args.shapes, seed)
+    write_evaluation(evaluation, args.out, args.markdown, f"Evaluation of model {evaluation.model_version}",
+                     [f"Data: {', '.join(map(str, args.datasets))}; {len(evaluation.placed)} simulated nodules "
+                      f"(seed {seed})."])
+    print(markdown_table(summary_rows(evaluation.summary), SUMMARY_COLUMNS))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="noduleseg-train", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -63,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     lidc = commands.add_parser("convert-lidc", help="convert the shared LIDC folders")
     lidc.add_argument("root", type=Path)
     lidc.add_argument("--out", type=Path, required=True, help="data set folder")
+    _evaluate_parser(commands)
     for name in ("list", "activate", "rollback"):
         sub = commands.add_parser(name, help=f"{name} model versions")
         if name != "list":
@@ -143,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             elif args.command == "convert":
                 from .convert import convert_case
                 print(convert_case(args.image, args.labels, args.out, args.case, args.patient))
+            elif args.command == "evaluate":
+                _run_evaluate(args)
             elif args.command == "convert-lidc":
                 from .convert import convert_lidc
                 print("\n".join(str(p) for p in convert_lidc(args.root, args.out)))
