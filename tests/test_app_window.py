@@ -319,3 +319,16 @@ def test_model_menu_and_help_dialogs_build(window, home):
     from noduleseg.app.dialogs import about_html, shortcuts_html
 
     assert "LIDC" in about_html(window.service.card()) and "Ctrl+Z" in shortcuts_html()
+
+
+def test_screenshot_option_segments_the_seed_and_saves(qtbot, home, blob_model, sphere_volume, tmp_path):
+    from PySide6.QtGui import QImage
+
+    from noduleseg.app.main import main
+
+    scan, shot = tmp_path / "scan.nii.gz", tmp_path / "shot.png"
+    sitk.WriteImage(image_like(sphere_volume.hu, sphere_volume), str(scan))
+    code = main([str(scan), "--model", str(blob_model.folder), "--seed", "30,32,16",
+                 "--screenshot", str(shot), "--restore", "no"])
+    assert code == 0  # 1 when the seed's segmentation failed, 2 when the PNG was not written
+    assert not QImage(str(shot)).isNull()
