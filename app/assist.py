@@ -1,22 +1,24 @@
 """The model's help, called from worker threads: segment a seed or a box; measure a mask.
 
-``noduleseg.core.segment`` and ``noduleseg.core.measure`` import torch, so they are imported
-here on first use, never when the window starts.
+``noduleseg.core.segment`` imports torch, so it is imported on the first click, never when the
+window starts (``core.measure`` does not import torch).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
+from noduleseg.core.measure import Measurements, measure
 from noduleseg.core.volume import Volume
 
 from .masks import MaskCrop
 from .model_service import ModelService
+
+if TYPE_CHECKING:
+    from noduleseg.core.segment import Nodule
 
 Progress = Callable[[float], None] | None
 Cancel = Callable[[], bool] | None
@@ -29,52 +31,50 @@ class Outline:
     mask: MaskCrop
     seed_ijk: tuple[int, int, int]
     model_version: str
-    measurements: Any = None
+    measurements: Measurements | None = None
 
 
-def _module(name: str) -> Any | None:
-    try:
-        return importlib.import_module(f"noduleseg.core.{name}")
-    except ImportError:
-        return None
-
-
-def segmentation_available() -> bool:
-    return importlib.util.find_spec("noduleseg.core.segment") is not None
-
-
-def measurement_available() -> bool:
-    return importlib.util.find_spec("noduleseg.core.measure") is not None
-
-
-def _outline(nodule: Any) -> Outline:
-    mask = MaskCrop(nodule.mask.mask.astype(bool), tuple(int(v) for v in nodule.mask.offset_zyx))
+def _outline(nodule: Nodule) -> Outline:
+    mask = MaskCrop(nodule.mask.mask, tuple(int(v) for v in nodule.mask.offset_zyx))
     return Outline(mask, tuple(int(v) for v in nodule.seed_ijk), str(nodule.model_version),
                    nodule.measurements)
 
 
 def segment_seed(service: ModelService, volume: Volume, seed_ijk: tuple[int, int, int],
-                 progress: Progress = None, cancel: Cancel = None) -> Outline:
-    """Outline the nodule under ``seed_ijk`` in 3D with the active model."""
-    segment = importlib.import_module("noduleseg.core.segment")
-    model = service.get()
-    return _outline(segment.segment_nodule(volume, seed_ijk, model, progress=progress, cancel=cancel))
+                 progress: Progress = None, cancel: Cancel = None) -> Outline | None:
+    """Outline the nodule under ``seed_ijk`` in 3D with the active model.
+
+    Returns:
+        The outline, or None when ``cancel`` stopped it (the worker reports a cancelled run).
+
+    Raises:
+        SegmentationError: The seed is outside the scan or the model found nothing there.
+        ModelError: The active model cannot be loaded.
+    """
+    from noduleseg.core import segment  # imports torch
+
+    try:
+        return _outline(segment.segment_nodule(volume, seed_ijk, service.get(), progress=progress,
+                                               cancel=cancel))
+    except segment.SegmentationCancelled:
+        return None
 
 
 def segment_in_box(service: ModelService, volume: Volume, box_ijk: tuple[int, int, int, int, int],
-                   progress: Progress = None, cancel: Cancel = None) -> Outline:
-    """Outline the nodule inside an axial box (i0, j0, i1, j1, k) with the active model."""
-    segment = importlib.import_module("noduleseg.core.segment")
-    model = service.get()
-    return _outline(segment.segment_box(volume, box_ijk, model, progress=progress, cancel=cancel))
+                   progress: Progress = None, cancel: Cancel = None) -> Outline | None:
+    """Outline the nodule inside an axial box (i0, j0, i1, j1, k); None when cancelled."""
+    from noduleseg.core import segment  # imports torch
 
-
-def measure_crop(crop: MaskCrop, volume: Volume) -> Any | None:
-    """``core.measure.measure`` of a crop, or None (empty mask, measure not installed)."""
-    measure, segment = _module("measure"), _module("segment")
-    if measure is None or segment is None or crop.voxel_count == 0:
+    try:
+        return _outline(segment.segment_box(volume, box_ijk, service.get(), progress=progress,
+                                            cancel=cancel))
+    except segment.SegmentationCancelled:
         return None
-    return measure.measure(segment.NoduleMask(crop.mask, crop.offset_zyx), volume)
+
+
+def measure_crop(crop: MaskCrop, volume: Volume) -> Measurements | None:
+    """``core.measure.measure`` of a crop; None for an empty one (nothing to measure)."""
+    return None if crop.voxel_count == 0 else measure(crop, volume)
 
 
 class MeasurementCache:
@@ -85,18 +85,19 @@ class MeasurementCache:
         size: How many masks to remember (undo points make old ones come back).
     """
 
-    def __init__(self, measure: Callable[[MaskCrop, Volume], Any] = measure_crop, size: int = 64) -> None:
+    def __init__(self, measure: Callable[[MaskCrop, Volume], Measurements | None] = measure_crop,
+                 size: int = 64) -> None:
         self.measure = measure
         self.size = size
-        self._cache: OrderedDict[int, tuple[MaskCrop, Any]] = OrderedDict()
+        self._cache: OrderedDict[int, tuple[MaskCrop, Measurements | None]] = OrderedDict()
 
-    def put(self, crop: MaskCrop, measurements: Any) -> None:
+    def put(self, crop: MaskCrop, measurements: Measurements | None) -> None:
         self._cache[id(crop)] = (crop, measurements)
         self._cache.move_to_end(id(crop))
         while len(self._cache) > self.size:
             self._cache.popitem(last=False)
 
-    def get(self, crop: MaskCrop, volume: Volume) -> Any | None:
+    def get(self, crop: MaskCrop, volume: Volume) -> Measurements | None:
         hit = self._cache.get(id(crop))
         if hit is not None and hit[0] is crop:
             self._cache.move_to_end(id(crop))

@@ -63,9 +63,6 @@ class Assistant(QObject):
     def _start(self, work: Callable, label: str) -> bool:
         if self.job is not None or self.qstate.state.volume is None:
             return False
-        if not assist.segmentation_available():
-            self._report("Segmentation needs noduleseg.core.segment, which is not installed yet.")
-            return False
         job = Job(work)
         job.signals.progress.connect(lambda f: self.progress_bar.setValue(round(f * 100)))
         job.signals.done.connect(lambda outline: self._done(job, outline))

@@ -8,6 +8,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from noduleseg.core.errors import NodulesegError
+from noduleseg.core.export import write_measurements
 
 from . import keeping
 from .assist import MeasurementCache
@@ -75,13 +76,13 @@ class Keeper(QObject):
         if self.qstate.state.volume is None:
             return
         if (path := self._ask_path("Export measurements", TABLE_FILTER, "_nodules.csv")) is not None:
-            self.export_measurements_to(path)
+            self.export_measurements_to(path, overwrite=True)
 
-    def export_measurements_to(self, path: Path) -> bool:
+    def export_measurements_to(self, path: Path, overwrite: bool = False) -> bool:
         state = self.qstate.state
         measured = {r.nodule_id: self.measurements.get(r.mask, state.volume) for r in state.records()}
         try:
-            keeping.export_measurements(keeping.measurement_rows(state, measured), path)
+            write_measurements(keeping.measurement_rows(state, measured), path, overwrite=overwrite)
         except NodulesegError as error:
             self._error("Export measurements", error)
             return False

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import base64
 import getpass
-import importlib
 import math
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,9 @@ import numpy as np
 
 from noduleseg.core.cases import write_case
 from noduleseg.core.errors import NodulesegError
+from noduleseg.core.export import nodule_row
 from noduleseg.core.labels_io import save_labels
+from noduleseg.core.measure import Measurements
 from noduleseg.core.paths import data_dir
 from noduleseg.core.volume import Volume
 
@@ -26,6 +28,7 @@ from .masks import MaskCrop, compose_labels
 from .state import NoduleRecord, ViewerState
 
 CASE_MARGIN_MM = 15.0
+MAX_LABEL = 255
 
 
 class KeepError(NodulesegError):
@@ -38,6 +41,9 @@ def default_corrections_dir() -> Path:
 
 def label_map(state: ViewerState) -> np.ndarray:
     """The scan's uint8 label map: each nodule's voxels hold its id."""
+    if state.nodules and max(state.nodules) > MAX_LABEL:
+        raise KeepError(f"nodule id {max(state.nodules)} is above {MAX_LABEL}, the largest label "
+                        "a uint8 label map holds (ids are not reused within a session)")
     return compose_labels([(r.nodule_id, r.mask) for r in state.records()], state.volume.shape_zyx)
 
 
@@ -48,27 +54,32 @@ def export_labels(state: ViewerState, path: str | Path, overwrite: bool = False)
     return save_labels(label_map(state), state.volume, path, overwrite=overwrite)
 
 
-def measurement_rows(state: ViewerState, measurements: dict[int, Any]) -> list[dict[str, Any]]:
-    """One row per nodule: identity and status, then ``Measurements.to_row()`` when measured."""
+@dataclass(frozen=True)
+class _Measured:
+    """What ``core.export.nodule_row`` reads of a nodule."""
+
+    seed_ijk: tuple[int, int, int]
+    measurements: Measurements
+    model_version: str
+
+
+def measurement_rows(state: ViewerState,
+                     measurements: dict[int, Measurements | None]) -> list[dict[str, Any]]:
+    """One row per nodule, in ``core.export.nodule_row``'s columns (label = nodule id, the
+    value in the exported label map), then name, status, notes and source."""
     rows = []
     for record in state.records():
-        row = {"id": record.nodule_id, "name": record.label, "status": record.status.value,
-               "model_version": record.model_version, "notes": record.notes,
-               "source": state.source}
-        if (found := measurements.get(record.nodule_id)) is not None:
-            row.update(found.to_row())
+        found = measurements.get(record.nodule_id)
+        if found is not None:
+            row = nodule_row(record.nodule_id, _Measured(record.seed_ijk, found, record.model_version))
+        else:  # an empty mask: nothing to measure
+            i, j, k = record.seed_ijk
+            row = {"label": record.nodule_id, "seed_i": i, "seed_j": j, "seed_k": k,
+                   "model_version": record.model_version}
+        row.update(name=record.label, status=record.status.value, notes=record.notes,
+                   source=state.source)
         rows.append(row)
     return rows
-
-
-def export_measurements(rows: list[dict[str, Any]], path: str | Path) -> Path:
-    """CSV or JSON by suffix through ``core.export.write_measurements``."""
-    try:
-        export = importlib.import_module("noduleseg.core.export")
-    except ImportError:
-        raise KeepError("measurement export needs noduleseg.core.export, not installed yet") from None
-    export.write_measurements(rows, Path(path))
-    return Path(path)
 
 
 def case_box(record: NoduleRecord, volume: Volume, margin_mm: float = CASE_MARGIN_MM) -> tuple[slice, ...]:

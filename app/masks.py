@@ -1,10 +1,9 @@
 """Nodule masks as tight crops of the scan, and the pure edits the correction tools make.
 
 A 512x512x300 scan holds 79 M voxels; a full boolean mask per nodule would cost 79 MB, so a
-mask is kept as the small box that holds it plus that box's offset, like core's
-``NoduleMask`` (which this mirrors without importing torch, which core.segment needs).
-Every edit returns a new crop; crops are never changed in place, so the undo stack can share
-them.
+mask is kept as the small box that holds it plus that box's offset: core's ``NoduleMask``, so
+``core.measure`` and ``core.export`` take it as it is. Every edit returns a new crop; crops are
+never changed in place, so the undo stack can share them.
 """
 
 from __future__ import annotations
@@ -14,33 +13,17 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from noduleseg.core.nodule_mask import NoduleMask
+
 
 @dataclass(frozen=True, eq=False)
-class MaskCrop:
-    """A boolean mask (z, y, x) placed at ``offset_zyx`` in a scan.
+class MaskCrop(NoduleMask):
+    """A ``core.nodule_mask.NoduleMask`` with what the viewer asks of it per slice.
 
     Attributes:
-        mask: bool array, the crop's voxels.
+        mask: bool array (z, y, x), the crop's voxels.
         offset_zyx: Index of ``mask[0, 0, 0]`` in the scan.
     """
-
-    mask: np.ndarray
-    offset_zyx: tuple[int, int, int]
-
-    @property
-    def box(self) -> tuple[slice, slice, slice]:
-        """The crop's place in the scan as (z, y, x) slices."""
-        return tuple(slice(o, o + n) for o, n in zip(self.offset_zyx, self.mask.shape))  # type: ignore[return-value]
-
-    @property
-    def voxel_count(self) -> int:
-        return int(np.count_nonzero(self.mask))
-
-    def full(self, shape_zyx: tuple[int, int, int]) -> np.ndarray:
-        """The mask in a full-size array of ``shape_zyx``."""
-        full = np.zeros(shape_zyx, dtype=bool)
-        full[self.box] = self.mask
-        return full
 
     def slice_k(self, k: int) -> np.ndarray | None:
         """The crop's 2D mask on scan slice ``k`` (crop-sized, y, x), or None off its slices."""
@@ -59,11 +42,6 @@ class MaskCrop:
     def contains_zyx(self, zyx: tuple[int, int, int]) -> bool:
         local = [c - o for c, o in zip(zyx, self.offset_zyx)]
         return all(0 <= c < n for c, n in zip(local, self.mask.shape)) and bool(self.mask[tuple(local)])
-
-    @classmethod
-    def from_full(cls, mask: np.ndarray) -> "MaskCrop":
-        """The tight crop of a full-size mask (an empty mask gives a 0-sized crop at 0)."""
-        return tight(cls(np.asarray(mask, dtype=bool), (0, 0, 0)))
 
 
 def tight(crop: MaskCrop) -> MaskCrop:

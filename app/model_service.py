@@ -32,10 +32,16 @@ def read_card_json(folder: Path) -> dict[str, Any]:
         return {}
 
 
+REGISTRY_MODULE = "noduleseg.training.registry"
+
+
 def _registry_module() -> Any | None:
+    """The registry module; None only while it is not installed (built on another branch)."""
     try:
-        return importlib.import_module("noduleseg.training.registry")
-    except ImportError:
+        return importlib.import_module(REGISTRY_MODULE)
+    except ModuleNotFoundError as error:
+        if error.name not in (REGISTRY_MODULE, "noduleseg.training"):
+            raise  # the registry is there but one of its own imports is broken
         return None
 
 

@@ -6,10 +6,10 @@ is editable (rename). Measurements are refreshed at most every 150 ms while a br
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
+
+from noduleseg.core.measure import Measurements
 
 from .assist import MeasurementCache
 from .qt_state import QtState
@@ -19,18 +19,16 @@ COLUMNS = ("id", "name", "slices", "long mm", "short mm", "volume mm³", "mean H
 NAME_COLUMN = 1
 
 
-def row_cells(record: NoduleRecord, measured: Any, voxel_mm3: float) -> list[str]:
-    """The texts of one row; '–' where a value is not measured."""
+def row_cells(record: NoduleRecord, measured: Measurements | None) -> list[str]:
+    """The texts of one row; '–' where nothing is measured (an empty mask)."""
     span = record.mask.slice_range()
     slices = "–" if span is None else f"{span[0]}–{span[1]}"
 
     def value(name: str, fmt: str, scale: float = 1.0) -> str:
-        found = getattr(measured, name, None) if measured is not None else None
-        return "–" if found is None else format(found * scale, fmt)
+        return "–" if measured is None else format(getattr(measured, name) * scale, fmt)
 
-    volume = value("volume_mm3", ".0f") if measured is not None else f"{record.mask.voxel_count * voxel_mm3:.0f}"
     return [str(record.nodule_id), record.label, slices, value("long_axis_mm", ".1f"),
-            value("short_axis_mm", ".1f"), volume, value("mean_hu", ".0f"),
+            value("short_axis_mm", ".1f"), value("volume_mm3", ".0f"), value("mean_hu", ".0f"),
             value("solid_fraction", ".0f", 100.0), record.status.value]
 
 
@@ -66,13 +64,11 @@ class NoduleTable(QTableWidget):
     def refresh(self) -> None:
         state = self.qstate.state
         records = state.records() if state.volume is not None else []
-        voxel_mm3 = 0.0 if state.volume is None else float(state.volume.spacing[0] * state.volume.spacing[1]
-                                                            * state.volume.spacing[2])
         with QSignalBlocker(self):
             self.setRowCount(len(records))
             for row, record in enumerate(records):
                 measured = self.measurements.get(record.mask, state.volume)
-                for column, text in enumerate(row_cells(record, measured, voxel_mm3)):
+                for column, text in enumerate(row_cells(record, measured)):
                     item = QTableWidgetItem(text)
                     item.setData(Qt.ItemDataRole.UserRole, record.nodule_id)
                     if column != NAME_COLUMN:

@@ -1,13 +1,11 @@
 """Opening scans in a worker thread: series picking, progress, errors as dialogs.
 
-``core.loader.list_series`` (when the loader has it) lists a folder's series first; a folder
-with several asks which one. ``load_volume`` gets a progress callback when it takes one.
+A folder's series are listed first (``core.list_series``); with several, the reader
+picks one. ``load_volume``'s progress callback drives the progress bar.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDialog, QMessageBox, QProgressBar, QWidget
 
-from noduleseg.core import loader
+from noduleseg.core import list_series, load_volume
 
 from .dialogs import SeriesPicker
 from .qt_state import QtState
@@ -24,28 +22,16 @@ from .workers import Job, start
 Then = Callable[[], None] | None
 
 
-def _list_series(folder: Path) -> list[Any]:
-    list_series = getattr(importlib.import_module("noduleseg.core.loader"), "list_series", None)
-    return [] if list_series is None else list(list_series(folder))
-
-
-def _load(path: Path, series_uid: str | None, progress: Callable[[float], None]) -> Any:
-    if "progress" in inspect.signature(loader.load_volume).parameters:
-        return loader.load_volume(path, series_uid=series_uid, progress=progress)
-    return loader.load_volume(path, series_uid=series_uid)
-
-
 def open_work(path: Path, series_uid: str | None) -> Callable[..., tuple[str, Any]]:
     """The worker's job: ("series", [SeriesInfo...]) when a choice is needed, else ("volume", v)."""
 
     def work(progress: Callable[[float], None], cancel: Callable[[], bool]) -> tuple[str, Any]:
         if path.is_dir() and series_uid is None:
-            series = _list_series(path)
+            series = list_series(path)
             if len(series) > 1:
                 return "series", series
-            if len(series) == 1:
-                return "volume", _load(path, series[0].series_uid, progress)
-        return "volume", _load(path, series_uid, progress)
+            return "volume", load_volume(path, series[0].series_uid, progress)
+        return "volume", load_volume(path, series_uid, progress)
 
     return work
 

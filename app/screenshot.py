@@ -32,7 +32,8 @@ def take_screenshot(app: QApplication, window: MainWindow, scan: Path, target: P
         QTimer.singleShot(SETTLE_MS, grab)
 
     def segmented(nodule_id: int) -> None:
-        window.state.set_slice(window.state.nodules[nodule_id].central_slice())
+        measured = window.measurements.get(window.state.nodules[nodule_id].mask, window.state.volume)
+        window.state.set_slice(measured.axis_slice_k)  # where the axis lines are drawn
         QTimer.singleShot(SETTLE_MS, grab)
 
     def opened() -> None:

@@ -34,7 +34,7 @@ def qstate(qtbot, sphere_volume):
 
 @pytest.fixture
 def view(qtbot, qstate):
-    view = SliceView(qstate, MeasurementCache(lambda crop, volume: None))
+    view = SliceView(qstate, MeasurementCache())
     qtbot.addWidget(view)
     view.resize(400, 400)
     view.show()
@@ -100,6 +100,21 @@ def test_view_draws_slice_window_and_overlay(view, qstate, sphere_volume):
     assert view.letters["left"].text() == "R" and view.letters["bottom"].text() == "P"
 
 
+def test_axis_lines_are_drawn_on_their_slice_only(qtbot, view, qstate, sphere_volume):
+    state = qstate.state
+    state.add_nodule(MaskCrop.from_full(sphere_volume.hu > 0), (30, 32, 16))
+    measured = view.measurements.get(state.records()[0].mask, sphere_volume)
+    state.set_slice(measured.axis_slice_k)
+    qtbot.waitUntil(lambda: view.long_axis.xData is not None and len(view.long_axis.xData) == 2)
+    spacing_x, spacing_y = sphere_volume.spacing[:2]
+    for item, length_mm in ((view.long_axis, measured.long_axis_mm), (view.short_axis, measured.short_axis_mm)):
+        dx, dy = np.diff(item.xData)[0] * spacing_x, np.diff(item.yData)[0] * spacing_y
+        assert np.hypot(dx, dy) == pytest.approx(length_mm)
+        assert abs(np.mean(item.xData) - 30.5) < 1 and abs(np.mean(item.yData) - 32.5) < 1  # on the sphere
+    state.set_slice(measured.axis_slice_k + 2)
+    assert len(view.long_axis.xData) == 0 and len(view.short_axis.xData) == 0
+
+
 def test_click_emits_the_seed_voxel(qtbot, view):
     with qtbot.waitSignal(view.seedClicked, timeout=2000) as seen:
         qtbot.mouseClick(view.canvas.viewport(), Qt.MouseButton.LeftButton, pos=viewport_pos(view, 30.5, 32.5))
@@ -142,14 +157,16 @@ def test_right_drag_sets_window_level(view, qstate):
 
 
 def test_table_both_ways(qtbot, qstate, sphere_volume):
-    cache = MeasurementCache(lambda crop, volume: None)
-    table = NoduleTable(qstate, cache)
+    table = NoduleTable(qstate, MeasurementCache())
     qtbot.addWidget(table)
     state = qstate.state
     nodule_id = state.add_nodule(MaskCrop.from_full(sphere_volume.hu > 0), (30, 32, 12), "v1")
     assert table.rowCount() == 1 and table.item(0, 8).text() == "AI" and table.item(0, 2).text() == "11–21"
     volume_mm3 = float(np.count_nonzero(sphere_volume.hu > 0) * np.prod(sphere_volume.spacing))
     assert table.item(0, 5).text() == f"{volume_mm3:.0f}"
+    # 11 voxels of 0.7 mm across; every voxel 40 HU, all solid
+    assert 7.7 <= float(table.item(0, 3).text()) <= 8.2 and float(table.item(0, 4).text()) >= 7.0
+    assert table.item(0, 6).text() == "40" and table.item(0, 7).text() == "100"
     state.select(None)
     state.set_slice(0)
     table.selectRow(0)

@@ -3,6 +3,7 @@ export, accept, and come back after kill -9."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -16,16 +17,19 @@ import pytest
 import SimpleITK as sitk
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+from scipy.ndimage import binary_dilation
 
-from noduleseg.app import assist
 from noduleseg.app.model_service import ModelService
+from noduleseg.app.dialogs import SeriesPicker
 from noduleseg.app.state import Status, Tool
 from noduleseg.app.window import MainWindow
 from noduleseg.core.cases import list_cases, read_provenance
+from noduleseg.core.measure import measure
 from noduleseg.core.volume import image_like
 
+from dicom_factory import SeriesSpec, write_series
 from test_app_widgets import drag, viewport_pos
 
 
@@ -176,30 +180,135 @@ def test_kill_and_restore(qtbot, home, sphere_volume, tmp_path):
     assert list((home / "sessions").glob("*.npz")) == []
 
 
-@pytest.mark.skipif(not assist.segmentation_available(), reason="noduleseg.core.segment not merged yet")
-def test_click_segments_with_a_real_untrained_model(qtbot, window, sphere_volume, tmp_path, home):
-    from noduleseg.core.model_io import InputSpec, save_model
-    from noduleseg.core.unet import build_unet
+@pytest.fixture
+def model_window(qtbot, home, blob_model):
+    """The window with the tiny trained model (tests/model_fixtures.py) as its active model."""
+    window = MainWindow(service=ModelService(folder=blob_model.folder))
+    window.opener.show_dialogs = window.assistant.show_dialogs = False
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
 
-    folder = save_model(tmp_path / "model", build_unet(None), {"version": "untrained-test"}, InputSpec())
-    window.service = window.assistant.service = ModelService(folder=folder)
-    scan = tmp_path / "scan.nii.gz"
-    sitk.WriteImage(image_like(sphere_volume.hu, sphere_volume), str(scan))
-    open_and_wait(qtbot, window, scan)
+
+def click_and_wait(qtbot, window, i, j):
+    """A real left click on voxel (i, j) of the shown slice; the segmented nodule's id."""
     outcomes = []
     window.assistant.segmented.connect(lambda nodule_id: outcomes.append(("segmented", nodule_id)))
     window.assistant.failed.connect(lambda message: outcomes.append(("failed", message)))
     qtbot.mouseClick(window.view.canvas.viewport(), Qt.MouseButton.LeftButton,
-                     pos=viewport_pos(window.view, 30.5, 32.5))
+                     pos=viewport_pos(window.view, i + 0.5, j + 0.5))
     qtbot.waitUntil(lambda: bool(outcomes), timeout=60000)
-    kind, detail = outcomes[0]
-    if kind == "segmented":  # an untrained model may also find nothing; then it must say so
-        assert window.table.rowCount() == 1
-        assert window.state.nodules[detail].model_version == "untrained-test"
-        assert window.state.nodules[detail].status is Status.AI
-    else:
-        assert detail and window.state.records() == []
-    assert not window.assistant.busy
+    assert outcomes[0][0] == "segmented", outcomes[0][1]
+    return outcomes[0][1]
+
+
+def test_click_outlines_the_sphere_on_every_slice_it_spans(qtbot, model_window, sphere_volume, tmp_path):
+    window, state = model_window, model_window.state
+    scan = tmp_path / "scan.nii.gz"
+    sitk.WriteImage(image_like(sphere_volume.hu, sphere_volume), str(scan))
+    open_and_wait(qtbot, window, scan)
+    nodule_id = click_and_wait(qtbot, window, 30, 32)
+    record = state.nodules[nodule_id]
+    assert record.status is Status.AI and record.model_version == "test-blobs"
+    assert record.first_mask is record.mask and state.selected == nodule_id
+    sphere = sphere_volume.hu > 0
+    for k in range(sphere_volume.shape_zyx[0]):
+        state.set_slice(k)
+        shown = window.view.mask_item.image > 0
+        if sphere[k].sum() >= 5:  # the sphere's end slices hold a single voxel
+            assert shown[sphere[k]].mean() > 0.8, f"slice {k}"
+        if not sphere[max(k - 1, 0):k + 2].any():
+            assert not shown.any(), f"slice {k}"
+        assert not (shown & ~binary_dilation(sphere[k], iterations=2)).any(), f"slice {k}"
+    # in the list with the measurements of its mask
+    measured = measure(record.mask, sphere_volume)
+    cells = [window.table.item(0, c).text() for c in range(window.table.columnCount())]
+    assert cells[3] == f"{measured.long_axis_mm:.1f}" and cells[4] == f"{measured.short_axis_mm:.1f}"
+    assert cells[5] == f"{measured.volume_mm3:.0f}" and cells[8] == "AI"
+    assert abs(measured.long_axis_mm - 7.7) < 1.5 and int(cells[7]) >= 80  # 11 voxels of 0.7 mm, solid
+    assert not window.assistant.busy and not window.progress.isVisible()
+
+
+def test_ai_nodule_edit_undo_export_accept(qtbot, model_window, sphere_volume, tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text: shown.append(text))
+    window, state = model_window, model_window.state
+    folder = write_dicom_series(sphere_volume, tmp_path / "dicom")
+    open_and_wait(qtbot, window, folder)
+    nodule_id = click_and_wait(qtbot, window, 30, 32)
+    first = state.nodules[nodule_id].mask
+    table, view = window.table, window.view
+    ai_volume, ai_mean_hu = float(table.item(0, 5).text()), float(table.item(0, 6).text())
+    # brush lung next to it: more volume, lower mean HU, shown while the stroke is still going
+    state.set_tool(Tool.BRUSH)
+    state.set_brush_radius(3)
+    state.begin_stroke(True, 16, (32.0, 37.0))
+    state.stroke_to((32.0, 40.0))
+    qtbot.waitUntil(lambda: float(table.item(0, 5).text()) > ai_volume, timeout=2000)
+    assert state.stroking and float(table.item(0, 6).text()) < ai_mean_hu
+    state.end_stroke()
+    assert state.nodules[nodule_id].mask.contains_zyx((16, 32, 39))
+    assert table.item(0, 8).text() == "edited"
+    # erase the centre with the mouse: smaller mask and volume
+    brushed_volume = float(table.item(0, 5).text())
+    state.set_tool(Tool.ERASER)
+    drag(view, [viewport_pos(view, x, 32.5) for x in (28.5, 30.5, 32.5)])
+    assert not state.nodules[nodule_id].mask.contains_zyx((16, 32, 30))
+    assert float(table.item(0, 5).text()) < brushed_volume
+    # undo twice: the model's own mask, volume and status come back
+    window.actions["undo"].trigger()
+    window.actions["undo"].trigger()
+    record = state.nodules[nodule_id]
+    assert record.mask is first and record.status is Status.AI
+    assert float(table.item(0, 5).text()) == ai_volume and table.item(0, 8).text() == "AI"
+    # labels in the scan's geometry; measurements as the table shows them
+    target = tmp_path / "labels.nii.gz"
+    assert window.keeper.export_labels_to(target)
+    image = sitk.ReadImage(str(target))
+    assert image.GetOrigin() == pytest.approx(sphere_volume.origin, abs=1e-4)
+    assert image.GetSpacing() == pytest.approx(sphere_volume.spacing, abs=1e-4)
+    assert image.GetDirection() == pytest.approx(sphere_volume.direction, abs=1e-6)
+    assert np.array_equal(sitk.GetArrayFromImage(image) == nodule_id, first.full(sphere_volume.shape_zyx))
+    table_csv = tmp_path / "nodules.csv"
+    assert window.keeper.export_measurements_to(table_csv)
+    (row,) = csv.DictReader(table_csv.open())
+    assert row["label"] == str(nodule_id) and row["status"] == "AI" and row["model_version"] == "test-blobs"
+    assert f"{float(row['long_axis_mm']):.1f}" == table.item(0, 3).text()
+    assert not window.keeper.export_measurements_to(table_csv)  # exists: refused without consent
+    assert len(shown) == 1 and str(table_csv) in shown[0]
+    assert window.keeper.export_measurements_to(table_csv, overwrite=True)
+    # accept: a training case with the model's first mask in its provenance
+    case_id = window.keeper.accept_selected()
+    corrections = window.settings.corrections_dir()
+    provenance = read_provenance(corrections, case_id)
+    assert list_cases(corrections) == [case_id] and state.nodules[nodule_id].status is Status.ACCEPTED
+    assert provenance["model_version"] == "test-blobs" and provenance["dice_first_vs_accepted"] == 1.0
+
+
+def test_folder_with_two_series_asks_which_one(qtbot, window, tmp_path):
+    short, long = SeriesSpec(n=4, seed=1), SeriesSpec(n=7, seed=2, rows=20, columns=24)
+    write_series(tmp_path / "study" / "a", short)
+    write_series(tmp_path / "study" / "b", long)
+    offered = []
+
+    def choose_short():
+        picker = QApplication.activeModalWidget()
+        if not isinstance(picker, SeriesPicker):
+            return
+        poll.stop()
+        offered.extend(info.series_uid for info in picker.series)
+        picker.table.selectRow(offered.index(short.series_uid))
+        picker.accept()
+
+    poll = QTimer(interval=20, timeout=choose_short)
+    poll.start()
+    progress = []
+    window.progress.valueChanged.connect(progress.append)
+    open_and_wait(qtbot, window, tmp_path / "study")
+    assert sorted(offered) == sorted([short.series_uid, long.series_uid])
+    assert window.state.volume.shape_zyx == (4, 12, 16) and window.state.series_uid == short.series_uid
+    assert progress[-1] == 100 and any(0 < value < 100 for value in progress)  # the loader's own
 
 
 def test_model_menu_and_help_dialogs_build(window, home):
@@ -210,3 +319,16 @@ def test_model_menu_and_help_dialogs_build(window, home):
     from noduleseg.app.dialogs import about_html, shortcuts_html
 
     assert "LIDC" in about_html(window.service.card()) and "Ctrl+Z" in shortcuts_html()
+
+
+def test_screenshot_option_segments_the_seed_and_saves(qtbot, home, blob_model, sphere_volume, tmp_path):
+    from PySide6.QtGui import QImage
+
+    from noduleseg.app.main import main
+
+    scan, shot = tmp_path / "scan.nii.gz", tmp_path / "shot.png"
+    sitk.WriteImage(image_like(sphere_volume.hu, sphere_volume), str(scan))
+    code = main([str(scan), "--model", str(blob_model.folder), "--seed", "30,32,16",
+                 "--screenshot", str(shot), "--restore", "no"])
+    assert code == 0  # 1 when the seed's segmentation failed, 2 when the PNG was not written
+    assert not QImage(str(shot)).isNull()
