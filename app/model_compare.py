@@ -138,8 +138,9 @@ def validation_scores(new_card: Mapping[str, Any], active: Any | None) -> tuple[
         active_dice = {key: row["dice"] for key, row in _per_nodule(active.card).items()}
     else:
         active_dice, note = revalidate(new_card, active)
-    scores = [NoduleScore(case, float(row["diameter_mm"]), None if active_dice is None else active_dice.get((case, label)),
-                          float(row["dice"])) for (case, label), row in sorted(new_rows.items())]
+    scores = [NoduleScore(case, float(row["diameter_mm"]),
+                          None if active_dice is None else active_dice.get((case, label)), float(row["dice"]))
+              for (case, label), row in sorted(new_rows.items())]
     return scores, note
 
 
@@ -174,8 +175,8 @@ def accepted_scores(nodules: Sequence[AcceptedNodule], new: Any, active: Any | N
             continue  # a damaged case: training refuses it with a message; here it is left out
         accepted = case.labels > 0
         diameter = equivalent_diameter_mm(accepted, case.volume.spacing_zyx)
-        scores.append(NoduleScore(nodule.case_id, diameter,
-                                  None if active is None else model_dice(case.volume, nodule.seed_ijk, active, accepted),
+        active_dice = None if active is None else model_dice(case.volume, nodule.seed_ijk, active, accepted)
+        scores.append(NoduleScore(nodule.case_id, diameter, active_dice,
                                   model_dice(case.volume, nodule.seed_ijk, new, accepted),
                                   held_out=nodule.case_id not in trained))
     progress(1.0)

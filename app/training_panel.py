@@ -9,6 +9,7 @@ picks the result up. Below the run: the reader's own first-mask Dice per model v
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import Signal
@@ -30,6 +31,7 @@ from .training_result import ComparisonView, _table, fill, version_rows
 from .training_settings import TrainingSettings, TrainingSettingsDialog
 
 STOP, LEAVE = "stop", "leave"
+COMPARISON_STOP_S = 30.0  # longest wait for a cancelled comparison (it checks between nodules)
 
 
 def format_eta(seconds: float | None) -> str:
@@ -40,6 +42,8 @@ def format_eta(seconds: float | None) -> str:
 
 
 def stage_text(progress: RunProgress) -> str:
+    if progress.done:
+        return f"done: {progress.epochs_done} epochs in {len(progress.stages)} stages"
     if progress.stage < 0:
         return "starting: loading data and the model..."
     epochs = progress.stage_epochs[progress.stage] if progress.stage < len(progress.stage_epochs) else 0
@@ -69,6 +73,7 @@ class TrainingPanel(QWidget):
         self.outcome: RunOutcome | None = None
         self.comparison: Comparison | None = None
         self._job: workers.Job | None = None
+        self._job_finished = threading.Event()
         self._build()
         self.process.progressed.connect(self._show_progress)
         self.process.finished.connect(self._finished)
@@ -186,9 +191,15 @@ class TrainingPanel(QWidget):
     def compare(self, version: str) -> None:
         registry = self.service.registry()
         new_folder, active_folder = registry.get(version).folder, self.service.active_dir()
-        corrections = self.corrections()
-        self._job = workers.Job(lambda progress, cancel: compare_versions(new_folder, active_folder, corrections,
-                                                                          progress, cancel))
+        corrections, finished = self.corrections(), threading.Event()
+
+        def work(progress, cancel) -> Comparison:
+            try:
+                return compare_versions(new_folder, active_folder, corrections, progress, cancel)
+            finally:
+                finished.set()
+
+        self._job, self._job_finished = workers.Job(work), finished
         self._job.signals.done.connect(self._compared)
         self._job.signals.failed.connect(lambda text: self._error(f"Comparison failed: {text}"))
         workers.start(self._job)
@@ -222,6 +233,17 @@ class TrainingPanel(QWidget):
         fill(self.my_data, version_rows(my_data_scores(self.corrections()), self.service.version()))
 
     # closing -----------------------------------------------------------------------------
+    def stop_comparison(self) -> None:
+        """Cancel a running comparison and wait for it: its signals die with the panel."""
+        if self._job is not None:
+            self._job.cancel()
+            self._job_finished.wait(COMPARISON_STOP_S)
+
+    def closeEvent(self, event) -> None:
+        self.stop_comparison()
+        self.process.detach()  # a bare panel closing leaves a run to finish, like LEAVE
+        super().closeEvent(event)
+
     def confirm_close(self) -> bool:
         """Before the app closes: stop the run or leave it running (asks unless ``close_policy``).
 
@@ -229,6 +251,7 @@ class TrainingPanel(QWidget):
             False when the reader cancelled closing.
         """
         if not self.process.running:
+            self.stop_comparison()
             return True
         policy = self.close_policy or self._ask_close()
         if policy == STOP:
@@ -237,7 +260,10 @@ class TrainingPanel(QWidget):
             self.process.poll()
         elif policy == LEAVE:
             self.process.detach()
-        return policy in (STOP, LEAVE)
+        if policy in (STOP, LEAVE):
+            self.stop_comparison()
+            return True
+        return False
 
     def _ask_close(self) -> str | None:
         box = QMessageBox(QMessageBox.Icon.Question, "Retraining is running",

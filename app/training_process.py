@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
 from noduleseg.core.errors import NodulesegError
 
-from .retrain_runs import (RunFolder, RunOutcome, RunProgress, RunRequest, discard_leftovers, engine_args, fold,
+from .retrain_runs import (RunFolder, RunProgress, RunRequest, discard_leftovers, engine_args, fold,
                            launcher_args, outcome, parse_lines, process_alive, write_run_record)
 
 POLL_MS = 250

@@ -64,7 +64,8 @@ def parse_engine_args(text: str) -> list[str]:
         raise TrainingSettingsError(f"extra training flags: {error}") from None
     owned = [a for a in args if a.split("=", 1)[0] in FIXED_FLAGS]
     if owned:
-        raise TrainingSettingsError(f"extra training flags: {owned[0]} is set by the Training panel; remove it")
+        flag = owned[0].split("=", 1)[0]
+        raise TrainingSettingsError(f"extra training flags: {flag} is set by the Training panel; remove it")
     return args
 
 
