@@ -29,6 +29,7 @@ from .slice_bar import SliceBar
 from .slice_view import SliceView
 from .state import ViewerState
 from .tool_panel import ToolPanel
+from .training_panel import TrainingPanel
 
 
 class MainWindow(QMainWindow):
@@ -64,6 +65,7 @@ class MainWindow(QMainWindow):
         self.keeper = Keeper(self.qstate, self.service, self.measurements, self.settings, self)
         self.actions = menus.build(self)
         self.panel = ToolPanel(self.qstate, self.actions)
+        self.training = TrainingPanel(self.service, self.settings, self)
         self._compose()
         self._connect()
 
@@ -77,6 +79,9 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(center)
         self.tools_dock = self._dock("Tools", self.panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.nodules_dock = self._dock("Nodules", self.table, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.training_dock = self._dock("Training", self.training, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.nodules_dock, self.training_dock)
+        self.nodules_dock.raise_()
         self.cursor_label, self.window_label, self.model_label = QLabel(), QLabel(), QLabel()
         cancel = QToolButton()
         cancel.setDefaultAction(self.actions["cancel"])
@@ -108,6 +113,9 @@ class MainWindow(QMainWindow):
         self.keeper.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.assistant.segmented.connect(self._segmented)
         self.assistant.busyChanged.connect(self.cancel_button.setVisible)
+        self.training.modelChanged.connect(self.show_model)
+        self.training.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.keeper.message.connect(self.training.refresh_my_data)
         self.qstate.windowChanged.connect(self._show_window)
         self.qstate.historyChanged.connect(self._update_actions)
         self.qstate.selectionChanged.connect(self._update_actions)
@@ -214,6 +222,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"session restored: {len(saved.records)} nodule(s)", 8000)
 
     def closeEvent(self, event) -> None:
+        if not self.training.confirm_close():  # a retraining run: stop it, leave it, or stay
+            event.ignore()
+            return
         self.assistant.cancel()
         self.saver.close()
         super().closeEvent(event)

@@ -47,6 +47,7 @@ def _train_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--from", dest="source", default=None,
                         help="start weights: auto, transfer, shipped or a registered version")
     parser.add_argument("--activate", action="store_true", help="make the new version current whatever its Dice")
+    parser.add_argument("--no-activate", action="store_true", help="register the new version but leave `current` alone")
     parser.add_argument("--resume", action="store_true", help="continue the same run after a crash or kill")
     parser.add_argument("--shapes", type=Path, help="nodule shape library folder for --synthetic")
     parser.add_argument("--progress-json", help="write one JSON line per event to FILE ('-': stdout)")
@@ -117,7 +118,7 @@ def _run_train(args: argparse.Namespace, progress: Progress) -> None:
     overrides = {field: getattr(args, field) for field in CONFIG_FLAGS.values()}
     config = make_config(args.config, amp=args.amp, **overrides)
     registry = ModelRegistry(args.out)
-    activate = "force" if args.activate else ("never" if args.compare else "gate")
+    activate = "force" if args.activate else ("never" if args.compare or args.no_activate else "gate")
     source = args.source or ("transfer" if args.compare else "auto")
     options = RunOptions(source=source, activate=activate, resume=args.resume,
                          **({"shapes": args.shapes} if args.shapes else {}))
