@@ -122,8 +122,13 @@ def dice(a: MaskCrop, b: MaskCrop) -> float:
     return 2.0 * float((local[0] & local[1]).sum()) / total
 
 
+def patient_of(state: ViewerState) -> str:
+    """The scan's patient id (DICOM), else its file or folder name: groups cases in the split."""
+    return state.volume.info.patient_id or Path(state.source).name.split(".")[0] or "scan"
+
+
 def case_id_for(state: ViewerState, record: NoduleRecord, when: float) -> str:
-    stem = state.volume.info.patient_id or Path(state.source).name.split(".")[0] or "scan"
+    stem = patient_of(state)
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("_.-") or "scan"
     return f"{stem}_n{record.nodule_id}_{time.strftime('%Y%m%dT%H%M%S', time.localtime(when))}"
 
@@ -145,7 +150,7 @@ def accept_case(state: ViewerState, record: NoduleRecord, folder: str | Path,
     labels = record.mask.full(volume.shape_zyx)[box].astype(np.uint8)
     case_id = case_id_for(state, record, when)
     provenance = {
-        "source": state.source, "series_uid": state.series_uid,
+        "source": state.source, "series_uid": state.series_uid, "patient_id": patient_of(state),
         "crop_box_zyx": [[s.start, s.stop] for s in box],
         "seed_ijk": list(record.seed_ijk), "name": record.label, "notes": record.notes,
         "model_version": record.model_version,

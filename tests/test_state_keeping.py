@@ -78,3 +78,17 @@ def test_model_service_reads_cards_without_torch(tmp_path):
     (tmp_path / "card.json").write_text(json.dumps({"version": "tiny-1"}))
     service = ModelService(folder=tmp_path)
     assert service.version() == "tiny-1" and not service.loaded and service.versions() == []
+
+
+def test_accepted_cases_of_one_scan_share_a_patient_for_the_split(state, sphere_volume, tmp_path):
+    from noduleseg.training.data import load_case
+
+    dataset = tmp_path / "corrections"
+    case_ids = []
+    mask = MaskCrop.from_full(sphere_volume.hu > 0)
+    for _ in range(2):
+        nodule_id = state.add_nodule(mask, (30, 32, 16), "v3", first_mask=mask)
+        case_ids.append(accept_case(state, state.nodules[nodule_id], dataset, {"sha256": "abc"}))
+    patients = {load_case(dataset, case_id).patient_id for case_id in case_ids}
+    assert len(case_ids) == 2 and len(set(case_ids)) == 2
+    assert patients == {read_provenance(dataset, case_ids[0])["patient_id"]}
