@@ -5,18 +5,19 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication
-
+from PySide6.QtCore import QEventLoop, QTimer
 from .window import MainWindow
 
 SETTLE_MS = 300  # lets the table and axis lines catch up before the grab
 
 
-def take_screenshot(app: QApplication, window: MainWindow, scan: Path, target: Path,
+def take_screenshot(window: MainWindow, scan: Path, target: Path,
                     seed_ijk: tuple[int, int, int] | None) -> int:
     """Run the app until the window shows ``scan`` (and the seed's outline); save; exit code."""
     outcome = {"code": 0}
+    # A local loop, not app.exec()/app.quit(): quit() would leave the application's "quit now"
+    # flag set, and every later event loop in this process (a test session) would return at once.
+    loop = QEventLoop()
     window.opener.show_dialogs = window.assistant.show_dialogs = False
 
     def grab() -> None:
@@ -24,7 +25,7 @@ def take_screenshot(app: QApplication, window: MainWindow, scan: Path, target: P
         if not window.grab().save(str(target)):
             print(f"noduleseg: cannot write {target}", file=sys.stderr)
             outcome["code"] = 2
-        app.quit()
+        loop.quit()
 
     def failed(message: str) -> None:
         print(f"noduleseg: {message}", file=sys.stderr)
@@ -48,5 +49,5 @@ def take_screenshot(app: QApplication, window: MainWindow, scan: Path, target: P
     window.assistant.failed.connect(failed)
     window.assistant.segmented.connect(segmented)
     window.open_path(scan, then=opened)
-    app.exec()
+    loop.exec()
     return outcome["code"]

@@ -332,3 +332,8 @@ def test_screenshot_option_segments_the_seed_and_saves(qtbot, home, blob_model, 
                  "--screenshot", str(shot), "--restore", "no"])
     assert code == 0  # 1 when the seed's segmentation failed, 2 when the PNG was not written
     assert not QImage(str(shot)).isNull()
+    # The screenshot run must leave the application able to run event loops (later tests,
+    # an embedding program): a timer started now still fires.
+    fired = []
+    QTimer.singleShot(10, lambda: fired.append(True))
+    qtbot.waitUntil(lambda: bool(fired), timeout=5_000)
