@@ -12,13 +12,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import torch
+from typing import TYPE_CHECKING
 
 from .atomic import atomic_path, write_json_atomic
+from .digest import sha256_of
 from .errors import ModelError
-from .transfer import sha256_of
-from .unet import DEFAULT_DECODER_WIDTHS, BsftUNet
 from .windowing import MODEL_WINDOWS, Window
+
+if TYPE_CHECKING:  # torch loads only when a model is saved or loaded: reading cards stays light
+    from .unet import BsftUNet
 
 WEIGHTS_FILE = "weights.pt"
 CARD_FILE = "card.json"
@@ -54,7 +56,7 @@ class InputSpec:
 class LoadedModel:
     """A network ready for inference with the card it came with."""
 
-    net: BsftUNet
+    net: "BsftUNet"
     input: InputSpec
     card: dict[str, Any]
     folder: Path | None = None
@@ -64,9 +66,11 @@ class LoadedModel:
         return str(self.card.get("version", "unversioned"))
 
 
-def save_model(folder: str | Path, net: BsftUNet, card: dict[str, Any], input_spec: InputSpec,
+def save_model(folder: str | Path, net: "BsftUNet", card: dict[str, Any], input_spec: InputSpec,
                half: bool = True) -> Path:
     """Write weights (fp16 by default, to keep shipped files small) and the card."""
+    import torch
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if half and v.is_floating_point() else v).clone()
@@ -92,6 +96,10 @@ def read_card(folder: str | Path) -> dict[str, Any]:
 
 def load_model(folder: str | Path | None = None) -> LoadedModel:
     """Load a model folder (the shipped default model when ``folder`` is None)."""
+    import torch
+
+    from .unet import DEFAULT_DECODER_WIDTHS, BsftUNet
+
     folder = Path(folder) if folder is not None else shipped_model_dir()
     card = read_card(folder)
     if card.get("architecture") != ARCHITECTURE:

