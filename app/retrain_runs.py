@@ -10,7 +10,6 @@ a run can outlive the app that started it, and the next start picks its result u
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -153,23 +152,6 @@ def parse_lines(text: str) -> tuple[list[dict[str, Any]], str]:
     return events, rest
 
 
-def process_alive(pid: int, marker: str = "") -> bool:
-    """Whether ``pid`` runs (not a zombie) and, where /proc tells, its command holds ``marker``."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    proc = Path(f"/proc/{pid}")
-    try:
-        if proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-        return not marker or marker in proc.joinpath("cmdline").read_bytes().decode(errors="replace")
-    except (OSError, IndexError):
-        return True  # no /proc (macOS): the signal test is all we have
 
 
 def write_run_record(run: RunFolder, pid: int, argv: Sequence[str], request: RunRequest) -> None:

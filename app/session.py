@@ -27,6 +27,7 @@ from noduleseg.core.windowing import Window
 
 from .history import Edit, History
 from .masks import MaskCrop
+from .processes import process_alive
 from .state import HISTORY, VOLUME, NoduleRecord, Status, ViewerState
 
 FORMAT = 1
@@ -149,25 +150,13 @@ def restore_into(state: ViewerState, saved: SavedSession) -> None:
     state.restore(saved.records, saved.history, saved.next_id, saved.slice_k)
 
 
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def orphaned_sessions(folder: Path | None = None) -> list[Path]:
     """Session files left by processes that are gone (crashed or killed), newest first."""
     folder = folder or sessions_dir()
     orphans = []
     for path in folder.glob("session-*-*.npz"):
         pid = path.stem.split("-")[1]
-        if pid.isdigit() and not _process_alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             orphans.append(path)
     return sorted(orphans, key=lambda p: p.stat().st_mtime, reverse=True)
 

@@ -17,8 +17,9 @@ from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
 from noduleseg.core.errors import NodulesegError
 
+from .processes import process_alive
 from .retrain_runs import (RunFolder, RunProgress, RunRequest, discard_leftovers, engine_args, fold,
-                           launcher_args, outcome, parse_lines, process_alive, write_run_record)
+                           launcher_args, outcome, parse_lines, write_run_record)
 
 POLL_MS = 250
 KILL_AFTER_MS = 8000  # Cancel: SIGTERM, then SIGKILL if the engine has not stopped by then

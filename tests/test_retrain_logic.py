@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from noduleseg.app.model_compare import NoduleScore, band_table, equivalent_diameter_mm, mask_dice, size_band
+from noduleseg.app.processes import process_alive
 from noduleseg.app.retrain_runs import (RunProgress, RunRequest, discard_leftovers, engine_args, fold,
-                                        list_run_folders, new_run_folder, outcome, parse_lines, process_alive)
+                                        list_run_folders, new_run_folder, outcome, parse_lines)
 from noduleseg.app.retrain_state import AcceptedNodule, accepted_nodules, from_provenance, running_means
 from noduleseg.app.training_settings import TrainingSettingsError, parse_engine_args
 from noduleseg.core.cases import write_case

@@ -18,7 +18,8 @@ from scipy import ndimage
 
 from noduleseg.app.model_compare import revalidate
 from noduleseg.app.model_service import ModelService
-from noduleseg.app.retrain_runs import list_run_folders, process_alive
+from noduleseg.app.processes import process_alive
+from noduleseg.app.retrain_runs import list_run_folders
 from noduleseg.app.settings import AppSettings
 from noduleseg.app.training_panel import LEAVE, TrainingPanel
 from noduleseg.app.training_settings import TrainingSettings
