@@ -20,7 +20,7 @@ from noduleseg.core.cases import write_case
 from noduleseg.core.errors import NodulesegError
 from noduleseg.core.export import nodule_row
 from noduleseg.core.labels_io import save_labels
-from noduleseg.core.measure import Measurements
+from noduleseg.core.measure import Measurements, dice as mask_dice
 from noduleseg.core.paths import data_dir
 from noduleseg.core.volume import Volume
 
@@ -119,7 +119,7 @@ def dice(a: MaskCrop, b: MaskCrop) -> float:
     high = np.maximum(np.add(a.offset_zyx, a.mask.shape), np.add(b.offset_zyx, b.mask.shape))
     shape = tuple(int(v) for v in high - low)
     local = [MaskCrop(c.mask, tuple(int(v) for v in np.subtract(c.offset_zyx, low))).full(shape) for c in (a, b)]
-    return 2.0 * float((local[0] & local[1]).sum()) / total
+    return mask_dice(local[0], local[1])
 
 
 def patient_of(state: ViewerState) -> str:

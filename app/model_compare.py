@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from noduleseg.core.errors import NodulesegError
+from noduleseg.core.measure import dice
 
 from .retrain_state import AcceptedNodule, accepted_nodules
 
@@ -38,12 +39,6 @@ def equivalent_diameter_mm(mask: np.ndarray, spacing_zyx: Sequence[float]) -> fl
     """Diameter of the sphere with the mask's volume."""
     volume = float(mask.sum()) * float(np.prod(spacing_zyx))
     return 2.0 * (3.0 * volume / (4.0 * math.pi)) ** (1.0 / 3.0)
-
-
-def mask_dice(predicted: np.ndarray, target: np.ndarray) -> float:
-    """Dice of two boolean masks of one shape (1.0 when both are empty)."""
-    total = int(predicted.sum()) + int(target.sum())
-    return 1.0 if total == 0 else 2.0 * int((predicted & target).sum()) / total
 
 
 @dataclass(frozen=True)
@@ -152,8 +147,8 @@ def model_dice(volume: Any, seed_ijk: Sequence[int], model: Any, accepted: np.nd
     try:
         nodule = segment_nodule(volume, seed_ijk, model)
     except SegmentationError:
-        return mask_dice(np.zeros_like(accepted), accepted)
-    return mask_dice(nodule.mask.full(volume.shape_zyx), accepted)
+        return dice(np.zeros_like(accepted), accepted)
+    return dice(nodule.mask.full(volume.shape_zyx), accepted)
 
 
 def accepted_scores(nodules: Sequence[AcceptedNodule], new: Any, active: Any | None, trained_on: Iterable[str],

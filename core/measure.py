@@ -182,3 +182,11 @@ def measure(mask: NoduleMask, volume: Volume) -> Measurements:
         centroid_ijk=centroid_ijk,
         centroid_world=tuple(float(v) for v in volume.index_to_world(centroid_ijk)),  # type: ignore[arg-type]
     )
+
+
+def dice(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """Dice of two boolean masks of one shape; 1.0 when both are empty."""
+    if predicted.shape != truth.shape:
+        raise ValueError(f"masks differ in shape: {predicted.shape} and {truth.shape}")
+    total = np.count_nonzero(predicted) + np.count_nonzero(truth)
+    return 1.0 if total == 0 else float(2.0 * np.count_nonzero(predicted & truth) / total)

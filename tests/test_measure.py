@@ -126,3 +126,16 @@ def test_nodule_mask_round_trip():
     rebuilt = NoduleMask.from_slices({1: ((slice(0, 6), slice(0, 7)), full[1]),
                                       2: ((slice(2, 3), slice(3, 6)), full[2, 2:3, 3:6])})
     assert rebuilt.offset_zyx == (1, 2, 3) and np.array_equal(rebuilt.full(full.shape), full)
+
+
+def test_dice_of_two_masks():
+    from noduleseg.core.measure import dice
+
+    a = np.zeros((2, 3, 3), bool)
+    a[0, :2, :2] = True
+    b = np.zeros_like(a)
+    b[0, :2, :1] = True
+    assert dice(a, b) == pytest.approx(2 * 2 / 6)
+    assert dice(b & False, b & False) == 1.0
+    with pytest.raises(ValueError, match="differ in shape"):
+        dice(a, a[0])

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from noduleseg.app.model_compare import NoduleScore, band_table, equivalent_diameter_mm, mask_dice, size_band
+from noduleseg.app.model_compare import NoduleScore, band_table, equivalent_diameter_mm, size_band
 from noduleseg.app.processes import process_alive
+from noduleseg.core.measure import dice
 from noduleseg.app.retrain_runs import (RunProgress, RunRequest, discard_leftovers, engine_args, fold,
                                         list_run_folders, new_run_folder, outcome, parse_lines)
 from noduleseg.app.retrain_state import AcceptedNodule, accepted_nodules, from_provenance, running_means
@@ -169,7 +170,7 @@ def test_mask_dice_and_equivalent_diameter():
     a[1:3, 1:3, 1:3] = True
     b = np.zeros_like(a)
     b[1:3, 1:3, 1:2] = True
-    assert mask_dice(a, b) == pytest.approx(2 * 4 / 12) and mask_dice(b & False, b & False) == 1.0
+    assert dice(a, b) == pytest.approx(2 * 4 / 12) and dice(b & False, b & False) == 1.0
     sphere = np.add.outer(np.add.outer(np.arange(-10, 11) ** 2, np.arange(-10, 11) ** 2),
                           np.arange(-10, 11) ** 2) <= 64
     assert equivalent_diameter_mm(sphere, (0.5, 0.5, 0.5)) == pytest.approx(8.0, rel=0.03)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from noduleseg.core.errors import SegmentationError
+from noduleseg.core.measure import dice
 from noduleseg.core.segment import (Nodule, SegmentationCancelled, segment_box, segment_nodule,
                                     segment_slice)
 from noduleseg.core.volume import Volume
@@ -25,10 +26,6 @@ def spheres(centres_zyx, radii_vox, shape=(32, 64, 64), hu_inside=40) -> tuple[V
         hu[inside] = hu_inside
         truths.append(inside)
     return Volume(hu, spacing=SPACING, origin=(-20.0, 10.0, -100.0)), truths
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    return 2.0 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
 
 
 def test_sphere_is_segmented_in_3d(blob_model):

@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-import SimpleITK as sitk
 
 from noduleseg.core import cases
 from noduleseg.training.cli import main

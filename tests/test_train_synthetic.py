@@ -6,7 +6,6 @@ import struct
 import zlib
 
 import numpy as np
-import pytest
 
 from noduleseg.training.data import TrainCase
 from noduleseg.training.png import curves_image, png_bytes

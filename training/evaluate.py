@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from noduleseg.core.errors import SegmentationError
-from noduleseg.core.measure import measure
+from noduleseg.core.measure import dice, measure
 from noduleseg.core.model_io import LoadedModel
 from noduleseg.core.nodule_mask import NoduleMask
 from noduleseg.core.segment import segment_nodule
@@ -37,14 +37,6 @@ def size_band(long_axis_mm: float) -> str:
     if long_axis_mm < 10.0:
         return BANDS[0]
     return BANDS[1] if long_axis_mm <= 20.0 else BANDS[2]
-
-
-def dice(predicted: np.ndarray, truth: np.ndarray) -> float:
-    """Dice of two boolean masks of one shape; 1.0 when both are empty."""
-    if predicted.shape != truth.shape:
-        raise ValueError(f"masks differ in shape: {predicted.shape} and {truth.shape}")
-    total = np.count_nonzero(predicted) + np.count_nonzero(truth)
-    return 1.0 if total == 0 else float(2.0 * np.count_nonzero(predicted & truth) / total)
 
 
 def slice_range(mask_zyx: np.ndarray) -> tuple[int, int] | None:
