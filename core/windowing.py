@@ -34,6 +34,16 @@ DISPLAY_PRESETS: tuple[Window, ...] = (LUNG, MEDIASTINUM, BONE, SOFT_TISSUE)
 # parenchyma window that separates ground-glass (-750..-300 HU) from aerated lung.
 PARENCHYMA = Window("parenchyma", -650, 600)
 MODEL_WINDOWS: tuple[Window, ...] = (LUNG, MEDIASTINUM, PARENCHYMA)
+INPUT_WINDOWS = {w.name: w for w in (LUNG, MEDIASTINUM, PARENCHYMA, BONE, SOFT_TISSUE)}
+
+
+def windows_named(names: tuple[str, ...]) -> tuple[Window, ...]:
+    """The input windows called ``names`` (keys of ``INPUT_WINDOWS``), in order.
+
+    Raises:
+        KeyError: A name is not a known window.
+    """
+    return tuple(INPUT_WINDOWS[name] for name in names)
 
 
 def apply_window(hu: np.ndarray, window: Window) -> np.ndarray:

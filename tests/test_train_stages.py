@@ -1,13 +1,15 @@
-"""Stage plans as data, released parts, frozen BatchNorm and per-depth learning rates."""
+"""Stage plans as data, released parts, frozen BatchNorm, per-depth learning rates and their
+schedule within a stage."""
 
 from __future__ import annotations
 
 import pytest
+import torch
 from torch import nn
 
 from noduleseg.core.unet import build_unet
 from noduleseg.training.config import ConfigError, make_config
-from noduleseg.training.stages import parameter_groups, plan_stages
+from noduleseg.training.stages import parameter_groups, plan_stages, schedule_factor, set_schedule
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +74,20 @@ def test_shallower_blocks_get_lower_learning_rates(net):
     assert {g["lr"] for g in parameter_groups(net, scratch, config)} == {1e-3}
 
 
+def test_cosine_schedule_falls_from_each_start_rate_to_the_floor(net):
+    config = make_config(lr=1e-3, encoder_lr_factor=0.5, block_lr_decay=0.5, lr_floor=0.1)
+    assert [schedule_factor(config, t) for t in (0.0, 0.5, 1.0, 2.0)] == pytest.approx([1.0, 0.55, 0.1, 0.1])
+    assert schedule_factor(make_config(lr_schedule="constant"), 0.9) == 1.0
+    stage = plan_stages("bsft", net, config)[1]
+    net.release(stage.released)
+    optimizer = torch.optim.Adam(parameter_groups(net, stage, config))
+    set_schedule(optimizer, 0.5)
+    assert {g["name"]: g["lr"] for g in optimizer.param_groups} == pytest.approx(
+        {"decoder": 5e-4, "enc5": 2.5e-4, "enc4": 1.25e-4})
+    with pytest.raises(ConfigError, match="lr_schedule 'step'"):
+        make_config(lr_schedule="step")
+
+
 def test_config_from_toml_with_flags_on_top_and_refusals(tmp_path):
     path = tmp_path / "train.toml"
     path.write_text('[train]\nstrategy = "lsft"\nstage_epochs = [1, 2, 3, 4, 5]\nlr = 0.01\n')
@@ -80,5 +96,8 @@ def test_config_from_toml_with_flags_on_top_and_refusals(tmp_path):
     assert make_config(path).fingerprint() != config.fingerprint()
     with pytest.raises(ConfigError, match="unknown config keys: learning_rate"):
         make_config(learning_rate=1)
+    assert make_config(input_windows="lung,lung,lung").input_windows == ("lung",) * 3
+    with pytest.raises(ConfigError, match="input_windows lung, cardiac must be three of"):
+        make_config(input_windows="lung,cardiac")
     with pytest.raises(ConfigError, match="patch_px 30"):
         make_config(patch_px=30)

@@ -31,7 +31,9 @@ CONFIG_FLAGS = {"--strategy": "strategy", "--seed": "seed", "--val-fraction": "v
                 "--batch-size": "batch_size", "--repeats": "repeats", "--negative-ratio": "negative_ratio",
                 "--beyond-end": "beyond_end_slices", "--synthetic": "synthetic", "--lr": "lr",
                 "--epochs": "epochs", "--stage-epochs": "stage_epochs",
-                "--layer-stage-epochs": "layer_stage_epochs", "--device": "device"}
+                "--layer-stage-epochs": "layer_stage_epochs", "--lr-schedule": "lr_schedule",
+                "--input-windows": "input_windows",
+                "--device": "device"}
 
 
 def _train_parser(commands: argparse._SubParsersAction) -> None:

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from noduleseg.core.errors import NodulesegError
+from noduleseg.core.windowing import INPUT_WINDOWS, MODEL_WINDOWS
 
 STRATEGIES = ("scratch", "frozen", "finetune", "bsft", "lsft")
+LR_SCHEDULES = ("cosine", "constant")
 
 
 class ConfigError(NodulesegError):
@@ -28,6 +30,8 @@ class TrainConfig:
         seed: Seeds the split, the sampling, the simulation and the initialisation.
         val_fraction: Share of patients (scans) held out for validation.
         patch_px: Patch side in pixels (multiple of 16).
+        input_windows: The HU window of each of the three input channels of a network built
+            here (names from ``core.windowing.INPUT_WINDOWS``; a parent keeps its own).
         mm_per_px: The inference scale ladder, finest first; training draws scales between
             its finest and coarsest step.
         decoder_widths: Decoder widths of a network built here (a parent keeps its own).
@@ -42,6 +46,9 @@ class TrainConfig:
         encoder_lr_factor: Encoder learning rate relative to ``lr`` (deepest block).
         block_lr_decay: Further factor per block towards the input (shallower = lower).
         stage_lr_decay: Factor applied to ``lr`` from one stage to the next.
+        lr_schedule: Within each stage: ``cosine`` (every group's rate falls along a half
+            cosine from its start value to ``lr_floor`` times it, by step) or ``constant``.
+        lr_floor: The cosine schedule's last rate as a share of the first.
         weight_decay: Adam weight decay.
         epochs: Epochs of the one-stage strategies (scratch, frozen, finetune).
         stage_epochs: Epochs per BSFT stage: one value for all, or one per stage.
@@ -54,6 +61,7 @@ class TrainConfig:
     seed: int = 0
     val_fraction: float = 0.34
     patch_px: int = 64
+    input_windows: tuple[str, ...] = tuple(w.name for w in MODEL_WINDOWS)
     mm_per_px: tuple[float, ...] = (0.5, 1.0)
     decoder_widths: tuple[int, ...] = (256, 128, 64, 32)
     batch_size: int = 16
@@ -67,6 +75,8 @@ class TrainConfig:
     encoder_lr_factor: float = 0.3
     block_lr_decay: float = 0.7
     stage_lr_decay: float = 1.0
+    lr_schedule: str = "cosine"
+    lr_floor: float = 0.05
     weight_decay: float = 1e-5
     epochs: int = 10
     stage_epochs: tuple[int, ...] = (2,)
@@ -80,12 +90,19 @@ class TrainConfig:
             problems.append(f"strategy {self.strategy!r} is not one of {', '.join(STRATEGIES)}")
         if self.patch_px <= 0 or self.patch_px % 16:
             problems.append(f"patch_px {self.patch_px} must be a positive multiple of 16")
+        if len(self.input_windows) != 3 or not set(self.input_windows) <= set(INPUT_WINDOWS):
+            problems.append(f"input_windows {', '.join(self.input_windows)} must be three of "
+                            f"{', '.join(INPUT_WINDOWS)}")
         if not self.mm_per_px or any(v <= 0 for v in self.mm_per_px):
             problems.append("mm_per_px must list positive scales, finest first")
         if not 0.0 <= self.val_fraction < 1.0:
             problems.append(f"val_fraction {self.val_fraction} must be in [0, 1)")
         if self.batch_size < 1 or self.repeats < 1:
             problems.append("batch_size and repeats must be at least 1")
+        if self.lr_schedule not in LR_SCHEDULES:
+            problems.append(f"lr_schedule {self.lr_schedule!r} is not one of {', '.join(LR_SCHEDULES)}")
+        if not 0.0 <= self.lr_floor <= 1.0:
+            problems.append(f"lr_floor {self.lr_floor} must be in [0, 1]")
         if self.device not in ("auto", "cpu", "cuda"):
             problems.append(f"device {self.device!r} must be auto, cpu or cuda")
         if min(self.stage_epochs + self.layer_stage_epochs + (self.epochs,)) < 0:

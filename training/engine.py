@@ -23,7 +23,7 @@ from .metrics import Validation, dice_bce_loss, validate
 from .pool import PatchPool, training_pool
 from .progress import Progress
 from .sampling import Site
-from .stages import Stage, parameter_groups
+from .stages import Stage, parameter_groups, schedule_factor, set_schedule
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,6 +54,8 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, pool: 
         indices = np.arange(step * config.batch_size, min(len(pool), (step + 1) * config.batch_size))
         if not len(indices):
             break
+        done = (step_event["epoch"] + step / steps) / max(1, step_event["epochs"])
+        set_schedule(optimizer, schedule_factor(config, done))
         image, target = (t.to(dist.device, non_blocking=True) for t in pool.batch(indices, spec))
         with dist.autocast():
             loss = dice_bce_loss(model(image).float(), target)

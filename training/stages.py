@@ -2,13 +2,16 @@
 
 BSFT releases the decoder and the deepest encoder block first, then one block more per stage
 towards the input; LSFT does the same one convolution layer at a time. Learning rates are lower
-for shallower (more generic, natural-image) parts: each parameter group gets its own rate.
+for shallower (more generic, natural-image) parts: each parameter group gets its own rate,
+and within a stage every rate follows ``TrainConfig.lr_schedule``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from noduleseg.core.unet import BsftUNet
@@ -80,9 +83,28 @@ def parameter_groups(model: BsftUNet, stage: Stage, config: TrainConfig) -> list
     Call after ``model.release(stage.released)``: only trainable parameters are listed.
     """
     decoder: list[nn.Parameter] = [*model.decoder.parameters(), *model.head.parameters()]
-    groups = [{"params": decoder, "lr": stage.lr, "name": "decoder"}]
+    groups = [{"params": decoder, "lr": stage.lr, "start_lr": stage.lr, "name": "decoder"}]
     for part in stage.released:
         params = [p for p in model.encoder_part(part).parameters() if p.requires_grad]
         if params:
-            groups.append({"params": params, "lr": part_lr(part, stage, config), "name": part})
+            lr = part_lr(part, stage, config)
+            groups.append({"params": params, "lr": lr, "start_lr": lr, "name": part})
     return groups
+
+
+def schedule_factor(config: TrainConfig, done: float) -> float:
+    """Learning-rate factor after ``done`` (0..1) of a stage's steps under ``config.lr_schedule``.
+
+    A stage ends at a low rate, so the weights it is judged on (its last epoch) have settled
+    instead of sitting wherever the last large step left them.
+    """
+    if config.lr_schedule == "constant":
+        return 1.0
+    done = min(1.0, max(0.0, done))
+    return config.lr_floor + (1.0 - config.lr_floor) * 0.5 * (1.0 + math.cos(math.pi * done))
+
+
+def set_schedule(optimizer: torch.optim.Optimizer, factor: float) -> None:
+    """Every group's rate at ``factor`` times its stage start rate (``start_lr``)."""
+    for group in optimizer.param_groups:
+        group["lr"] = group["start_lr"] * factor

@@ -12,7 +12,7 @@ import torch
 from noduleseg.core.model_io import InputSpec, load_model, read_card, shipped_model_dir
 from noduleseg.core.transfer import load_transfer_weights
 from noduleseg.core.unet import BsftUNet, build_unet
-from noduleseg.core.windowing import MODEL_WINDOWS
+from noduleseg.core.windowing import windows_named
 
 from .config import TrainConfig
 from .registry import ModelRegistry
@@ -67,7 +67,7 @@ def start_point(source: str, config: TrainConfig, registry: ModelRegistry) -> St
     Raises:
         ModelError: An unknown version or an unreadable model.
     """
-    spec = InputSpec(MODEL_WINDOWS, config.patch_px, tuple(config.mm_per_px))
+    spec = InputSpec(windows_named(config.input_windows), config.patch_px, tuple(config.mm_per_px))
     if config.strategy == "scratch":
         torch.manual_seed(config.seed)
         return StartPoint(build_unet(None, config.decoder_widths), spec, {"kind": "scratch", "name": "random init"})
