@@ -31,7 +31,7 @@ from noduleseg.training.toy import write_toy_dataset
 def engine_epoch(net, optimizer, cases, sites, spec, config, key) -> tuple[float, object]:
     started = time.perf_counter()
     order = epoch_order(len(sites), config.repeats, key, 1)
-    pool = training_pool(cases, sites, spec, config.jitter_mm, order, key)
+    pool = training_pool(cases, sites, spec, config.jitter_mm, order, key, config.augmentation())
     train_epoch(net, optimizer, pool, spec, config, DistContext(), {"stage": "all", "epoch": 0, "epochs": 1},
                 lambda event: None)
     return time.perf_counter() - started, pool

@@ -91,3 +91,21 @@ def test_augmentation_moves_image_and_mask_together():
         assert abs(float(new_hu[new_mask == 0].mean()) + 800.0) < 8.0
         seen.add(new_mask.tobytes())
     assert len(seen) == 8  # 4 rotations x 2 flips of an asymmetric shape
+
+
+def test_kernel_and_contrast_augmentation_change_edges_and_levels_not_the_mask():
+    hu = np.full((16, 16), -850.0, np.float32)
+    hu[4:12, 4:12] = 40.0
+    mask = (hu > 0).astype(np.uint8)
+    quiet = {"flip": False, "rotate": False, "hu_shift": 0.0, "noise_hu": 0.0}
+    edges, levels = [], []
+    for seed in range(40):
+        new_hu, new_mask = augment(hu, mask, np.random.default_rng(seed), Augmentation(**quiet, kernel=0.8))
+        assert np.array_equal(new_mask, mask)
+        edges.append(float(new_hu[4, 8] - new_hu[3, 8]))  # the step across the top edge
+        new_hu, _ = augment(hu, mask, np.random.default_rng(seed), Augmentation(**quiet, contrast=0.1))
+        levels.append(float(new_hu[8, 8]))
+    assert min(edges) < 0.8 * 890 and max(edges) > 1.2 * 890  # blurred and sharpened
+    assert min(levels) < 40 - 30 and max(levels) > 40 + 30 and all(abs(v - 40) <= 64.1 for v in levels)
+    unchanged, _ = augment(hu, mask, np.random.default_rng(0), Augmentation(**quiet))
+    assert np.array_equal(unchanged, hu)

@@ -13,6 +13,8 @@ from typing import Any
 from noduleseg.core.errors import NodulesegError
 from noduleseg.core.windowing import INPUT_WINDOWS, MODEL_WINDOWS
 
+from .augment import Augmentation
+
 STRATEGIES = ("scratch", "frozen", "finetune", "bsft", "lsft")
 LR_SCHEDULES = ("cosine", "constant")
 
@@ -42,6 +44,8 @@ class TrainConfig:
         negative_ratio: Hard negatives (vessels, pleura, airway walls) per nodule site.
         synthetic: Simulated nodules placed into the scans (spread over all cases).
         synthetic_diameter_mm: Diameter range of the shapes drawn for simulation.
+        noise_hu, contrast, kernel: Augmentation ranges (``augment.Augmentation``): largest
+            noise sd (HU), relative contrast change, blur/sharpen strength.
         lr: Learning rate of the decoder and head (Adam).
         encoder_lr_factor: Encoder learning rate relative to ``lr`` (deepest block).
         block_lr_decay: Further factor per block towards the input (shallower = lower).
@@ -71,6 +75,9 @@ class TrainConfig:
     negative_ratio: float = 0.5
     synthetic: int = 0
     synthetic_diameter_mm: tuple[float, float] = (3.0, 15.0)
+    noise_hu: float = 15.0
+    contrast: float = 0.0
+    kernel: float = 0.0
     lr: float = 1e-3
     encoder_lr_factor: float = 0.3
     block_lr_decay: float = 0.7
@@ -109,6 +116,9 @@ class TrainConfig:
             problems.append("epochs cannot be negative")
         if problems:
             raise ConfigError("; ".join(problems))
+
+    def augmentation(self) -> Augmentation:
+        return Augmentation(noise_hu=self.noise_hu, contrast=self.contrast, kernel=self.kernel)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -95,7 +95,8 @@ def _run_epoch(model: torch.nn.Module, net: BsftUNet, optimizer: torch.optim.Opt
     epoch_started = time.monotonic()
     key = (config.seed, state.stage, state.epoch)
     order = epoch_order(len(data.train_sites), config.repeats, key, dist.world)[dist.rank::dist.world]
-    pool = training_pool(data.cases, data.train_sites, data.spec, config.jitter_mm, order, key)
+    pool = training_pool(data.cases, data.train_sites, data.spec, config.jitter_mm, order, key,
+                         config.augmentation())
     step_event = {"stage": stage.name, "epoch": state.epoch, "epochs": stage.epochs}
     loss = train_epoch(model, optimizer, pool, data.spec, config, dist, step_event, progress)
     validation = validate(net, data.val_pool, data.val_sites, data.spec, dist.device, dist)
