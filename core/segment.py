@@ -6,7 +6,9 @@ The seed slice is segmented first at the finest scale of the model's ladder
 nodule. The component at the seed is kept; then slices above and below are segmented in
 batches, each patch centred on the last accepted slice's centroid, keeping only what overlaps
 the previous slice's mask (dilated by one pixel), until nothing is left or the area collapses.
-Connectivity per slice keeps attached vessels and chest wall out unless the model marks them.
+Where the model marks nothing at a click on dense tissue, the click is taken as evidence and the
+nodule is read at a lower threshold. Connectivity per slice keeps attached vessels and chest
+wall out unless the model marks them.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ __all__ = ["NoduleMask", "Nodule", "SegmentationCancelled", "segment_nodule", "s
            "segment_slice"]
 
 THRESHOLD = 0.5
+# Where the model marks nothing at a click on tissue denser than aerated lung (the 3x3 median
+# at least FALLBACK_MIN_HU, the low end of ground glass), the click itself is evidence of a
+# nodule: the seed slice is read again at a lower threshold and the nodule is followed at it
+# (faint ground glass the model is unsure of).
+SEED_FALLBACK_THRESHOLD = 0.25
+FALLBACK_MIN_HU = -750.0
 MAX_FIELD_FRACTION = 0.7  # a nodule wider than this share of the patch goes to a coarser scale
 SEED_SEARCH_MM = 3.0  # a click this close to a nodule still selects it
 COLLAPSE_FRACTION = 0.1  # a slice with less than this share of the largest area ends the nodule
@@ -93,10 +101,10 @@ def _predict(volume: Volume, model: LoadedModel, requests: Sequence[tuple[int, t
     return geometries, model.net.predict(channels)[:, 0].numpy()
 
 
-def _native(probability: np.ndarray, geometry: PatchGeometry,
-            shape_yx: tuple[int, int]) -> tuple[tuple[slice, slice], np.ndarray]:
+def _native(probability: np.ndarray, geometry: PatchGeometry, shape_yx: tuple[int, int],
+            threshold: float) -> tuple[tuple[slice, slice], np.ndarray]:
     box, values = paste_patch(probability, geometry, shape_yx)
-    return box, values >= THRESHOLD
+    return box, values >= threshold
 
 
 # --- components --------------------------------------------------------------------------
@@ -140,10 +148,10 @@ def _reframe(mask: np.ndarray, source: tuple[slice, slice], target: tuple[slice,
 # --- the seed slice ----------------------------------------------------------------------
 
 
-def _seed_component(probability: np.ndarray, geometry: PatchGeometry,
-                    seed_ji: tuple[float, float]) -> np.ndarray | None:
+def _seed_component(probability: np.ndarray, geometry: PatchGeometry, seed_ji: tuple[float, float],
+                    threshold: float) -> np.ndarray | None:
     """Patch-space component at (or near) the seed, or None."""
-    labels, _ = ndimage.label(probability >= THRESHOLD)
+    labels, _ = ndimage.label(probability >= threshold)
     point = geometry.patch_coords(np.float64(seed_ji[0]), np.float64(seed_ji[1]))
     mm = geometry.mm_per_px
     label = _label_near(labels, (float(point[0]), float(point[1])), (mm, mm), SEED_SEARCH_MM)
@@ -151,44 +159,63 @@ def _seed_component(probability: np.ndarray, geometry: PatchGeometry,
 
 
 def _to_plane(volume: Volume, k: int, probability: np.ndarray, geometry: PatchGeometry,
-              seed_ji: tuple[float, float], max_mm: float) -> _Plane | None:
+              seed_ji: tuple[float, float], max_mm: float, threshold: float) -> _Plane | None:
     """Paste a probability patch, threshold it and keep the native component at the seed."""
-    box, native = _native(probability, geometry, volume.shape_zyx[1:])
+    box, native = _native(probability, geometry, volume.shape_zyx[1:], threshold)
     labels, _ = ndimage.label(native)
     local = (seed_ji[0] - box[0].start, seed_ji[1] - box[1].start)
     label = _label_near(labels, local, volume.spacing_zyx[1:], max_mm)
     return None if label is None else _Plane(k, box, labels == label)
 
 
-def _seed_plane(volume: Volume, seed: tuple[int, int, int], model: LoadedModel) -> tuple[float, _Plane]:
-    """Segment the seed slice, going coarser while the nodule does not fit the patch."""
+Prediction = tuple[list[PatchGeometry], np.ndarray]
+
+
+def _seed_at(volume: Volume, seed: tuple[int, int, int], predictions: dict[float, Prediction],
+             model: LoadedModel, threshold: float) -> tuple[float, _Plane] | None:
+    """The seed slice at one threshold, going coarser while the nodule does not fit the patch."""
     i, j, k = seed
     found: tuple[float, _Plane] | None = None
     for mm_per_px in model.input.mm_per_px:
-        geometries, probability = _predict(volume, model, [(k, (float(j), float(i)))], mm_per_px)
-        component = _seed_component(probability[0], geometries[0], (j, i))
+        if mm_per_px not in predictions:
+            predictions[mm_per_px] = _predict(volume, model, [(k, (float(j), float(i)))], mm_per_px)
+        geometries, probability = predictions[mm_per_px]
+        component = _seed_component(probability[0], geometries[0], (j, i), threshold)
         if component is None:
             continue
         plane = _to_plane(volume, k, np.where(component, probability[0], 0.0), geometries[0],
-                          (j, i), SEED_SEARCH_MM + 2 * mm_per_px)
+                          (j, i), SEED_SEARCH_MM + 2 * mm_per_px, threshold)
         if plane is None:
             continue
         found = (mm_per_px, plane)
         if _fits(component):
             break
-    if found is None:
-        raise SegmentationError(f"no nodule found at seed ({i}, {j}, {k}): click inside the "
-                                "nodule, or draw a box around it")
     return found
+
+
+def _seed_plane(volume: Volume, seed: tuple[int, int, int],
+                model: LoadedModel) -> tuple[float, float, _Plane]:
+    """The seed slice: (scale, threshold, plane); the fallback threshold only where the model
+    marks nothing at a click on dense tissue at ``THRESHOLD`` (each scale's forward pass is made
+    once)."""
+    i, j, k = seed
+    dense = np.median(volume.hu[k, max(0, j - 1):j + 2, max(0, i - 1):i + 2]) >= FALLBACK_MIN_HU
+    predictions: dict[float, Prediction] = {}
+    for threshold in (THRESHOLD, SEED_FALLBACK_THRESHOLD) if dense else (THRESHOLD,):
+        found = _seed_at(volume, seed, predictions, model, threshold)
+        if found is not None:
+            return found[0], threshold, found[1]
+    raise SegmentationError(f"no nodule found at seed ({i}, {j}, {k}): click inside the "
+                            "nodule, or draw a box around it")
 
 
 # --- propagation -------------------------------------------------------------------------
 
 
-def _follow(volume: Volume, previous: _Plane, k: int, probability: np.ndarray,
-            geometry: PatchGeometry) -> _Plane | None:
+def _follow(volume: Volume, previous: _Plane, k: int, probability: np.ndarray, geometry: PatchGeometry,
+            threshold: float) -> _Plane | None:
     """The part of slice k's prediction that overlaps the previous slice's (dilated) mask."""
-    box, native = _native(probability, geometry, volume.shape_zyx[1:])
+    box, native = _native(probability, geometry, volume.shape_zyx[1:], threshold)
     labels, _ = ndimage.label(native)
     anchor = _reframe(ndimage.binary_dilation(previous.mask), previous.box, box)
     touching = np.unique(labels[anchor & native])
@@ -217,7 +244,7 @@ def _requests(fronts: dict[int, _Plane], seed_k: int, batch: int, n_slices: int,
     return requests
 
 
-def _propagate(volume: Volume, model: LoadedModel, mm_per_px: float, seed: _Plane,
+def _propagate(volume: Volume, model: LoadedModel, mm_per_px: float, threshold: float, seed: _Plane,
                progress: Progress | None, cancel: Cancel | None) -> dict[int, _Plane]:
     """Grow the nodule from the seed slice up and down; returns slice -> plane."""
     planes = {seed.k: seed}
@@ -235,7 +262,7 @@ def _propagate(volume: Volume, model: LoadedModel, mm_per_px: float, seed: _Plan
         for (direction, k, _), geometry, values in zip(requests, geometries, probability):
             if direction not in fronts or fronts[direction].k != k - direction:
                 continue
-            plane = _follow(volume, fronts[direction], k, values, geometry)
+            plane = _follow(volume, fronts[direction], k, values, geometry, threshold)
             if plane is None or not _continues(plane, fronts[direction], largest, seed.k,
                                                volume.spacing_zyx):
                 del fronts[direction]
@@ -289,9 +316,9 @@ def _check_seed(volume: Volume, seed_ijk: Sequence[float]) -> tuple[int, int, in
 
 
 def _nodule(volume: Volume, model: LoadedModel, seed: tuple[int, int, int], mm_per_px: float,
-            plane: _Plane, progress: Progress | None, cancel: Cancel | None) -> Nodule:
+            threshold: float, plane: _Plane, progress: Progress | None, cancel: Cancel | None) -> Nodule:
     _report(progress, 0.1)
-    planes = _propagate(volume, model, mm_per_px, plane, progress, cancel)
+    planes = _propagate(volume, model, mm_per_px, threshold, plane, progress, cancel)
     mask = NoduleMask.from_slices({k: (p.box, p.mask) for k, p in planes.items()})
     nodule = Nodule(mask, seed, measure(mask, volume), model.version)
     _report(progress, 1.0)
@@ -315,14 +342,14 @@ def segment_nodule(volume: Volume, seed_ijk: Sequence[float], model: LoadedModel
     """
     seed = _check_seed(volume, seed_ijk)
     _check_cancel(cancel)
-    mm_per_px, plane = _seed_plane(volume, seed, model)
-    return _nodule(volume, model, seed, mm_per_px, plane, progress, cancel)
+    mm_per_px, threshold, plane = _seed_plane(volume, seed, model)
+    return _nodule(volume, model, seed, mm_per_px, threshold, plane, progress, cancel)
 
 
 def segment_slice(volume: Volume, seed_ijk: Sequence[float], model: LoadedModel) -> np.ndarray:
     """The nodule's outline on the seed's slice only: bool (y, x) of the slice's shape."""
     seed = _check_seed(volume, seed_ijk)
-    _, plane = _seed_plane(volume, seed, model)
+    _, _, plane = _seed_plane(volume, seed, model)
     out = np.zeros(volume.shape_zyx[1:], dtype=bool)
     out[plane.box] = plane.mask
     return out
@@ -355,7 +382,7 @@ def _box_plane(volume: Volume, model: LoadedModel, box: tuple[int, int, int, int
     i0, j0, i1, j1, k = box
     centre = ((j0 + j1) / 2.0, (i0 + i1) / 2.0)
     geometries, probability = _predict(volume, model, [(k, centre)], mm_per_px)
-    native_box, native = _native(probability[0], geometries[0], volume.shape_zyx[1:])
+    native_box, native = _native(probability[0], geometries[0], volume.shape_zyx[1:], THRESHOLD)
     inside = _reframe(np.ones((j1 - j0 + 1, i1 - i0 + 1), bool),
                       (slice(j0, j1 + 1), slice(i0, i1 + 1)), native_box)
     labels, count = ndimage.label(native & inside)
@@ -391,4 +418,4 @@ def segment_box(volume: Volume, box_ijk: Sequence[float], model: LoadedModel, *,
     mm_per_px = _box_scale(model, extent_mm)
     plane = _box_plane(volume, model, box, mm_per_px)
     seed = (int(round((i0 + i1) / 2)), int(round((j0 + j1) / 2)), k)
-    return _nodule(volume, model, seed, mm_per_px, plane, progress, cancel)
+    return _nodule(volume, model, seed, mm_per_px, THRESHOLD, plane, progress, cancel)

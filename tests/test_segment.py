@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from noduleseg.core.errors import SegmentationError
 from noduleseg.core.measure import dice
+from noduleseg.core.model_io import LoadedModel
 from noduleseg.core.segment import (Nodule, SegmentationCancelled, segment_box, segment_nodule,
                                     segment_slice)
 from noduleseg.core.volume import Volume
@@ -129,3 +131,19 @@ def test_vessel_leaving_the_nodule_is_cut_off(blob_model):
     last_sphere_slice = np.flatnonzero(truth.any(axis=(1, 2)))[-1]
     assert dice(found, truth | (vessel & (z <= last_sphere_slice))) > 0.8
     assert np.flatnonzero(found.any(axis=(1, 2)))[-1] <= last_sphere_slice + 2
+
+
+class UnsureNet:
+    """A stand-in network, unit tests only: probability 0.35 wherever the lung-window channel
+    shows tissue denser than about -675 HU (a model unsure of faint ground glass)."""
+
+    def predict(self, channels: torch.Tensor) -> torch.Tensor:
+        return 0.35 * (channels[:, :1] > 0.45).float()
+
+
+def test_a_click_on_faint_tissue_is_followed_at_the_lower_threshold(blob_model):
+    unsure = LoadedModel(UnsureNet(), blob_model.input, {"version": "unsure"})
+    volume, (truth,) = spheres([(16, 32, 30)], [7], hu_inside=-550)
+    assert dice(segment_nodule(volume, (30, 32, 16), unsure).mask.full(volume.shape_zyx), truth) > 0.85
+    with pytest.raises(SegmentationError, match="no nodule found at seed"):
+        segment_nodule(volume, (5, 5, 16), unsure)  # aerated lung: no second reading
