@@ -75,9 +75,9 @@ class TrainConfig:
     negative_ratio: float = 0.5
     synthetic: int = 0
     synthetic_diameter_mm: tuple[float, float] = (3.0, 15.0)
-    noise_hu: float = 15.0
-    contrast: float = 0.0
-    kernel: float = 0.0
+    noise_hu: float = Augmentation.noise_hu
+    contrast: float = Augmentation.contrast
+    kernel: float = Augmentation.kernel
     lr: float = 1e-3
     encoder_lr_factor: float = 0.3
     block_lr_decay: float = 0.7
