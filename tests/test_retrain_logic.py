@@ -99,15 +99,28 @@ def test_run_folders_are_hidden_listed_in_order_and_seen_once(tmp_path):
 
 
 def test_process_alive_follows_a_real_process_and_checks_its_command():
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "marker-xyz"])
+    code = "import time; print('ready', flush=True); time.sleep(30)"
+    child = subprocess.Popen([sys.executable, "-c", code, "marker-xyz"], stdout=subprocess.PIPE)
     try:
+        assert child.stdout.readline() == b"ready\n"  # exec is over: the command line is final
         assert process_alive(child.pid, "marker-xyz")
         if os.path.exists(f"/proc/{child.pid}/cmdline"):
-            assert not process_alive(child.pid, "another-run")  # a reused pid is not our run
+            assert process_alive(child.pid, "another-run")  # too young to tell: may be inside exec
+            assert not process_alive(child.pid, "another-run", exec_grace_s=0)  # a reused pid
     finally:
         child.kill()
         child.wait()
     assert not process_alive(child.pid)
+
+
+def test_process_alive_trusts_a_process_still_inside_exec():
+    """Right after a fork, /proc shows the parent's command line: not yet a reason to give up."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert process_alive(child.pid, "a-marker-its-command-never-holds")
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_discard_leftovers_removes_only_this_run_and_fresh_staging(tmp_path):
