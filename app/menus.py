@@ -137,10 +137,23 @@ def fill_model_menu(window: "MainWindow") -> None:
     versions = service.versions()
     switch = menu.addMenu("Switch to version")
     switch.setEnabled(bool(versions))
+    shipped = switch.addAction("Shipped model", partial(_use_shipped, window))
+    shipped.setCheckable(True)
+    shipped.setChecked(service.using_shipped())
+    switch.addSeparator()
     for version, _folder in versions:
         action = switch.addAction(version, partial(_switch_model, window, version))
         action.setCheckable(True)
         action.setChecked(version == active)
+
+
+def _use_shipped(window: "MainWindow") -> None:
+    try:
+        window.service.use_shipped()
+    except NodulesegError as error:
+        QMessageBox.critical(window, "Switch model", str(error))
+        return
+    window.show_model()
 
 
 def _switch_model(window: "MainWindow", version: str) -> None:

@@ -95,6 +95,19 @@ class ModelService:
         with self._lock:
             self._loaded = None
 
+    def using_shipped(self) -> bool:
+        """Whether the active model is the shipped one (no registered version is current)."""
+        return self.active_dir() == shipped_model_dir()
+
+    def use_shipped(self) -> None:
+        """Go back to the shipped model; the registered versions stay there to switch to."""
+        registry = self.registry()
+        if registry is None:
+            raise ModelError("no model registry in this installation (noduleseg.training.registry)")
+        registry.use_shipped()
+        with self._lock:
+            self._loaded = None
+
     def get(self) -> Any:
         """The loaded active model (``core.model_io.LoadedModel``); loads it on first use.
 

@@ -337,3 +337,30 @@ def test_screenshot_option_segments_the_seed_and_saves(qtbot, home, blob_model, 
     fired = []
     QTimer.singleShot(10, lambda: fired.append(True))
     qtbot.waitUntil(lambda: bool(fired), timeout=5_000)
+
+
+def test_model_menu_switches_to_a_version_and_back_to_the_shipped_model(qtbot, home, blob_model):
+    from noduleseg.app.menus import fill_model_menu
+    from noduleseg.core.model_io import save_model
+    from noduleseg.training.registry import ModelRegistry
+
+    registry = ModelRegistry(home / "models")
+    registry.add(lambda folder, version: save_model(folder, blob_model.net, {"version": version},
+                                                    blob_model.input, half=False))
+    window = MainWindow(service=ModelService(registry_root=home / "models"))
+    qtbot.addWidget(window)
+
+    def switch_actions():
+        fill_model_menu(window)
+        switch = next(a.menu() for a in window.model_menu.actions() if a.text() == "Switch to version")
+        return {a.text(): a for a in switch.actions() if a.text()}
+
+    actions = switch_actions()
+    assert list(actions) == ["Shipped model", "v0001"] and actions["Shipped model"].isChecked()
+    actions["v0001"].trigger()
+    assert window.service.version() == "v0001" and not window.service.using_shipped()
+    actions = switch_actions()
+    assert actions["v0001"].isChecked() and not actions["Shipped model"].isChecked()
+    actions["Shipped model"].trigger()
+    assert window.service.using_shipped() and registry.current() is None
+    assert window.model_label.text() == f"model {window.service.version()}" != "model v0001"

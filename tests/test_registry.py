@@ -6,7 +6,7 @@ import pytest
 
 from noduleseg.core.model_io import InputSpec, load_model, save_model, shipped_model_dir
 from noduleseg.core.unet import build_unet
-from noduleseg.training.registry import ModelRegistry, RegistryError
+from noduleseg.training.registry import SHIPPED, ModelRegistry, RegistryError
 
 NET = build_unet(None, (8, 8, 8, 8))
 
@@ -64,6 +64,16 @@ def test_force_and_rollback_move_the_pointer_and_keep_history(tmp_path):
     assert [h["version"] for h in history] == ["v0001", "v0002", "v0001"]
     with pytest.raises(RegistryError, match="no model version 'v0042'"):
         registry.rollback("v0042")
+
+
+def test_rollback_to_the_shipped_model_keeps_the_versions(tmp_path):
+    registry = ModelRegistry(tmp_path)
+    registry.activate(add(registry, 0.8).version)
+    assert registry.rollback(SHIPPED) is None
+    assert registry.current() is None and registry.current_model_dir() == shipped_model_dir()
+    assert [e.version for e in registry.versions()] == ["v0001"]
+    assert [h["version"] for h in registry._pointer()["history"]] == ["v0001", SHIPPED]
+    assert registry.activate("v0001").version == "v0001"  # the gate has no current version to beat
 
 
 def test_a_version_that_fails_while_written_is_never_visible(tmp_path):

@@ -71,6 +71,9 @@ def test_compare_then_activate_rollback_and_list(dataset, tmp_path, capsys):
     assert main(["list", "--out", str(registry)]) == 0
     listing = capsys.readouterr().out
     assert "* v0001  frozen" in listing and "  v0002  scratch" in listing
+    assert main(["rollback", "shipped", "--out", str(registry)]) == 0
+    assert "current: the shipped model" in capsys.readouterr().out
+    assert ModelRegistry(registry).current() is None and len(ModelRegistry(registry).versions()) == 2
 
 
 def free_port() -> int:

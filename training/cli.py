@@ -4,7 +4,7 @@
     noduleseg-train train DATASET... --compare scratch,frozen,finetune,bsft,lsft
     noduleseg-train convert IMAGE LABELS --out DATASET --case ID [--patient ID]
     noduleseg-train convert-lidc LIDC_ROOT --out DATASET
-    noduleseg-train list | activate VERSION [--force] | rollback VERSION   [--out REGISTRY]
+    noduleseg-train list | activate VERSION [--force] | rollback VERSION|shipped   [--out REGISTRY]
     noduleseg-train evaluate DATASET... [--model DIR] [--synthetic N --seed S --shapes DIR]
                     [--out FILE.json] [--markdown FILE.md]
 """
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("list", "activate", "rollback"):
         sub = commands.add_parser(name, help=f"{name} model versions")
         if name != "list":
-            sub.add_argument("version")
+            sub.add_argument("version", help=f"v0001, ...{'; shipped: the shipped model' if name == 'rollback' else ''}")
         if name == "activate":
             sub.add_argument("--force", action="store_true", help="skip the validation Dice gate")
         sub.add_argument("--out", type=Path, default=None, help="model registry")
@@ -154,7 +154,8 @@ def _run_registry(args: argparse.Namespace) -> None:
     elif args.command == "activate":
         print(f"current: {registry.activate(args.version, force=args.force).version}")
     else:
-        print(f"current: {registry.rollback(args.version).version}")
+        entry = registry.rollback(args.version)
+        print(f"current: {entry.version if entry is not None else 'the shipped model'}")
 
 
 def main(argv: list[str] | None = None) -> int:

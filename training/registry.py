@@ -25,6 +25,7 @@ from noduleseg.core.paths import data_dir
 
 CURRENT_FILE = "current.json"
 RUNS_FOLDER = ".runs"
+SHIPPED = "shipped"  # the version name that stands for the shipped model (no version current)
 
 
 class RegistryError(ModelError):
@@ -149,9 +150,20 @@ class ModelRegistry:
         write_json_atomic(self.root / CURRENT_FILE, {"version": version, "history": history})
         return entry
 
-    def rollback(self, version: str) -> VersionEntry:
-        """Make an earlier ``version`` current again, whatever its Dice."""
+    def rollback(self, version: str) -> VersionEntry | None:
+        """Make an earlier ``version`` current again, whatever its Dice; ``SHIPPED`` (``"shipped"``)
+        goes back to the shipped model and returns None."""
+        if version == SHIPPED:
+            self.use_shipped()
+            return None
         return self.activate(version, force=True)
+
+    def use_shipped(self) -> None:
+        """Leave no version current, so the shipped model is used; the versions stay registered."""
+        pointer = self._pointer()
+        history = [*pointer.get("history", []), {"version": SHIPPED, "at": _now(), "reason": "rollback"}]
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.root / CURRENT_FILE, {"version": None, "history": history})
 
     def _next_number(self) -> int:
         numbers = [int(p.name[1:]) for p in self.root.glob("v[0-9]*") if p.name[1:].isdigit()]
