@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("list", "activate", "rollback"):
         sub = commands.add_parser(name, help=f"{name} model versions")
         if name != "list":
-            sub.add_argument("version", help=f"v0001, ...{'; shipped: the shipped model' if name == 'rollback' else ''}")
+            sub.add_argument("version", help="v0001, ..." if name == "activate" else "v0001, ... or shipped")
         if name == "activate":
             sub.add_argument("--force", action="store_true", help="skip the validation Dice gate")
         sub.add_argument("--out", type=Path, default=None, help="model registry")

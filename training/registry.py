@@ -145,9 +145,7 @@ class ModelRegistry:
         allowed, reason = (True, "forced") if force else self.gate(entry)
         if not allowed:
             raise RegistryError(f"{version} not activated: {reason}; use --force to activate anyway")
-        pointer = self._pointer()
-        history = [*pointer.get("history", []), {"version": version, "at": _now(), "reason": reason}]
-        write_json_atomic(self.root / CURRENT_FILE, {"version": version, "history": history})
+        self._point(version, version, reason)
         return entry
 
     def rollback(self, version: str) -> VersionEntry | None:
@@ -160,10 +158,13 @@ class ModelRegistry:
 
     def use_shipped(self) -> None:
         """Leave no version current, so the shipped model is used; the versions stay registered."""
-        pointer = self._pointer()
-        history = [*pointer.get("history", []), {"version": SHIPPED, "at": _now(), "reason": "rollback"}]
+        self._point(None, SHIPPED, "rollback")
+
+    def _point(self, version: str | None, logged: str, reason: str) -> None:
+        """Write the current pointer (``version``; None: the shipped model) and log the move."""
+        history = [*self._pointer().get("history", []), {"version": logged, "at": _now(), "reason": reason}]
         self.root.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.root / CURRENT_FILE, {"version": None, "history": history})
+        write_json_atomic(self.root / CURRENT_FILE, {"version": version, "history": history})
 
     def _next_number(self) -> int:
         numbers = [int(p.name[1:]) for p in self.root.glob("v[0-9]*") if p.name[1:].isdigit()]
