@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
 
-from .errors import CorruptFileError
+from .errors import CorruptFileError, VolumeWarning
+
+log = logging.getLogger(__name__)
 
 # Raw little-endian pixel data can be read straight from the file at its offset.
 _RAW_SYNTAXES = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
 _PIXEL_DATA = 0x7FE00010
+_UNDEFINED_LENGTH = 0xFFFFFFFF
 # The header elements NoduleSeg reads; pydicom skips the values of all others (faster).
 _TAGS_READ = [0x00080005, 0x00080018, 0x00080060, 0x00081030, 0x0008103E, 0x00100020,
               0x0020000E, 0x00200011, 0x00200013, 0x00200032, 0x00200037, 0x00280002,
@@ -104,10 +110,14 @@ def read_slice_header(path: Path) -> SliceHeader:
     try:
         ds = pydicom.dcmread(path, defer_size=1024, force=not _has_preamble(path),
                              specific_tags=_TAGS_READ)
+        cut_short = _ends_inside_header(ds)
         header = _header_from_dataset(path, ds)
     except DICOM_READ_ERRORS as error:
         raise CorruptFileError(path, f"damaged or truncated DICOM file ({error}); remove it "
                                f"or export the series again") from error
+    if cut_short:
+        raise CorruptFileError(path, "damaged or truncated DICOM file (it ends inside the "
+                               "header); remove it or export the series again")
     if not header.series_uid or not header.sop_uid:
         # Every DICOM image has both; pydicom reads a garbled or cut header as "nothing".
         raise CorruptFileError(path, "damaged or truncated DICOM file (no SeriesInstanceUID or "
@@ -126,27 +136,68 @@ def iter_files(folder: Path) -> Iterator[Path]:
 
 
 def scan_headers(files: list[Path], progress: Callable[[float], None] | None = None
-                 ) -> tuple[list[SliceHeader], list[Path]]:
-    """Headers of the DICOM files among ``files``, and the files that are not DICOM.
+                 ) -> tuple[list[SliceHeader], list[Path], list[CorruptFileError]]:
+    """Headers of the DICOM files among ``files``; damaged ones are skipped, with a warning.
 
-    DICOMDIR index files are counted as non-DICOM (they hold no image).
+    DICOMDIR index files are counted as non-DICOM (they hold no image). A file that looks like
+    DICOM but whose header cannot be read warns (VolumeWarning naming it and the problem) and
+    is left out: one damaged file, say a scout or a dose report, must not block the other
+    series of the folder.
+
+    Returns:
+        The headers, the files that are not DICOM, and why each skipped file was skipped.
     """
     headers: list[SliceHeader] = []
     others: list[Path] = []
+    unreadable: list[CorruptFileError] = []
     for n, path in enumerate(files):
         if path.name.upper() == "DICOMDIR" or not looks_like_dicom(path):
             others.append(path)
-        else:
+            continue
+        try:
             headers.append(read_slice_header(path))
+        except CorruptFileError as error:
+            _warn_skipped(error)
+            unreadable.append(error)
         if progress is not None and n % 16 == 0:
             progress(n / max(len(files), 1))
-    return headers, others
+    return headers, others, unreadable
+
+
+def name_skipped(folder: Path, unreadable: list[CorruptFileError]) -> str:
+    """The skipped files, relative to ``folder``, for a message: 'a.dcm, b.dcm and 2 more'."""
+    names = [os.path.relpath(error.path, folder) for error in unreadable]
+    shown = ", ".join(names[:3])
+    return shown if len(names) <= 3 else f"{shown} and {len(names) - 3} more"
+
+
+def _warn_skipped(error: CorruptFileError) -> None:
+    note = f"{error.path} skipped: {error.problem}"
+    log.warning(note)
+    # Points at the caller of load_volume / list_series (via scan_series or _load_dicom_file).
+    warnings.warn(note, VolumeWarning, stacklevel=5)
 
 
 def _has_preamble(path: Path) -> bool:
     with open(path, "rb") as stream:
         stream.seek(128)
         return stream.read(4) == b"DICM"
+
+
+def _ends_inside_header(ds: pydicom.Dataset) -> bool:
+    """Whether a header value read is shorter than its stated length: the file ends in it.
+
+    pydicom keeps such a stub silently; a SeriesInstanceUID cut to '1.2.' would make the file
+    a bogus series of its own.
+    """
+    for tag in ds.keys():
+        if tag == _PIXEL_DATA:
+            continue  # short pixel data is refused, naming the file, when the pixels are read
+        element = ds.get_item(tag)
+        if isinstance(element, RawDataElement) and element.value is not None and \
+                element.length != _UNDEFINED_LENGTH and len(element.value) < element.length:
+            return True
+    return False
 
 
 def _header_from_dataset(path: Path, ds: pydicom.Dataset) -> SliceHeader:

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .dicom_headers import SliceHeader, iter_files, scan_headers
-from .errors import (EmptyFolderError, ModalityError, NotAnImageError, SeriesNotFoundError,
-                     VolumeNotFoundError)
+from .dicom_headers import SliceHeader, iter_files, name_skipped, scan_headers
+from .errors import (CorruptFileError, EmptyFolderError, ModalityError, NotAnImageError,
+                     SeriesNotFoundError, VolumeNotFoundError)
 
 log = logging.getLogger(__name__)
 
@@ -63,23 +63,35 @@ def modality_words(modality: str) -> str:
 def list_series(folder: str | Path) -> list[SeriesInfo]:
     """Every DICOM series below ``folder`` (searched recursively), ordered by series number.
 
+    A DICOM file whose header cannot be read is skipped with a VolumeWarning.
+
     Raises:
-        VolumeNotFoundError, EmptyFolderError, NotAnImageError, CorruptFileError.
+        VolumeNotFoundError, EmptyFolderError, NotAnImageError, CorruptFileError (no DICOM
+        header below the folder can be read).
     """
-    folder = Path(folder)
-    return [_series_info(group) for group in scan_series(folder).values()]
+    groups, _ = scan_series(Path(folder))
+    return [_series_info(group) for group in groups.values()]
 
 
 def scan_series(folder: Path, progress: Callable[[float], None] | None = None
-                ) -> dict[str, list[SliceHeader]]:
-    """Headers of every DICOM file below ``folder``, grouped by SeriesInstanceUID."""
+                ) -> tuple[dict[str, list[SliceHeader]], list[CorruptFileError]]:
+    """Headers of every DICOM file below ``folder``, grouped by SeriesInstanceUID.
+
+    Returns:
+        The groups, and why each DICOM file left out (its header unreadable) was left out.
+    """
     if not folder.exists():
         raise VolumeNotFoundError(folder, "no such file or folder")
     files = list(iter_files(folder))
     if not files:
         raise EmptyFolderError(folder, "the folder is empty (no files, also in subfolders); "
                                "point NoduleSeg at the folder that holds the DICOM files")
-    headers, others = scan_headers(files, progress)
+    headers, others, unreadable = scan_headers(files, progress)
+    if not headers and unreadable:
+        raise CorruptFileError(folder, f"no readable DICOM file: {len(unreadable)} file(s) "
+                               f"look like DICOM but their header is damaged or truncated "
+                               f"({name_skipped(folder, unreadable)}); copy the files again "
+                               "or export the series again")
     if not headers:
         examples = ", ".join(p.name for p in others[:3])
         raise NotAnImageError(folder, f"no DICOM file among its {len(others)} files "
@@ -89,7 +101,7 @@ def scan_series(folder: Path, progress: Callable[[float], None] | None = None
     for header in headers:
         groups[header.series_uid].append(header)
     ordered = sorted(groups.items(), key=lambda item: (item[1][0].series_number, item[0]))
-    return dict(ordered)
+    return dict(ordered), unreadable
 
 
 def choose_series(folder: Path, groups: dict[str, list[SliceHeader]],

@@ -7,11 +7,13 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from .dicom_geometry import stack_slices
-from .dicom_headers import SliceHeader, looks_like_dicom, read_slice_header, scan_headers
+from .dicom_geometry import SliceStack, stack_slices
+from .dicom_headers import (SliceHeader, looks_like_dicom, name_skipped, read_slice_header,
+                            scan_headers)
 from .dicom_pixels import check_pixel_headers, read_stack_hu, same_pixels
 from .dicom_series import choose_series, require_ct, scan_series
-from .errors import NotAnImageError, SeriesNotFoundError, VolumeNotFoundError, VolumeWarning
+from .errors import (CorruptFileError, NotAnImageError, SeriesNotFoundError, SliceSpacingError,
+                     VolumeNotFoundError, VolumeWarning)
 from .image_file import IMAGE_SUFFIXES, is_image_file_name, read_image_file
 from .memory_check import require_memory
 from .volume import Volume, VolumeInfo
@@ -40,14 +42,16 @@ def load_volume(path: str | Path, series_uid: str | None = None,
 
     Raises:
         VolumeError: A subclass saying why the path is not a loadable CT (the message names
-            the file and the problem). A duplicate file of a slice only warns (VolumeWarning).
+            the file and the problem). A duplicate file of a slice only warns (VolumeWarning),
+            and so does a DICOM file whose header cannot be read: it is skipped (a gap it
+            leaves in the series is refused, naming it).
     """
     path = Path(path).expanduser()
     if not path.exists():
         raise VolumeNotFoundError(path, "no such file or folder")
     if path.is_dir():
-        return _load_dicom(path, scan_series(path, _part(progress, 0.0, _HEADER_SHARE)),
-                           series_uid, progress)
+        groups, unreadable = scan_series(path, _part(progress, 0.0, _HEADER_SHARE))
+        return _load_dicom(path, groups, unreadable, series_uid, progress)
     if is_image_file_name(path):
         return read_image_file(path, progress)
     if looks_like_dicom(path):
@@ -64,16 +68,18 @@ def _load_dicom_file(path: Path, series_uid: str | None, progress: Progress | No
                                   f"the requested {series_uid}")
     # Its series: the DICOM files beside it with the same SeriesInstanceUID.
     siblings = sorted(p for p in path.parent.iterdir() if p.is_file() and p != path)
-    headers, _ = scan_headers(siblings, _part(progress, 0.0, _HEADER_SHARE))
+    headers, _, unreadable = scan_headers(siblings, _part(progress, 0.0, _HEADER_SHARE))
     group = [header] + [h for h in headers if h.series_uid == header.series_uid]
-    return _load_dicom(path.parent, {header.series_uid: group}, header.series_uid, progress)
+    return _load_dicom(path.parent, {header.series_uid: group}, unreadable, header.series_uid,
+                       progress)
 
 
-def _load_dicom(folder: Path, groups: dict[str, list[SliceHeader]], series_uid: str | None,
+def _load_dicom(folder: Path, groups: dict[str, list[SliceHeader]],
+                unreadable: list[CorruptFileError], series_uid: str | None,
                 progress: Progress | None) -> Volume:
     headers = choose_series(folder, groups, series_uid)
     check_pixel_headers(headers)
-    stack = stack_slices(folder, headers, same_pixels)
+    stack = _stack(folder, headers, unreadable)
     for note in stack.dropped:
         log.warning(note)
         warnings.warn(note, VolumeWarning, stacklevel=3)
@@ -86,6 +92,24 @@ def _load_dicom(folder: Path, groups: dict[str, list[SliceHeader]], series_uid: 
                       modality=first.modality, source=str(folder))
     return Volume(hu=hu, spacing=stack.spacing, origin=stack.origin, direction=stack.direction,
                   info=info)
+
+
+def _stack(folder: Path, headers: list[SliceHeader],
+           unreadable: list[CorruptFileError]) -> SliceStack:
+    """``stack_slices``, whose gap or uneven-spacing refusal also names the skipped files.
+
+    A file skipped as unreadable beside the series is the likely missing slice.
+    """
+    try:
+        return stack_slices(folder, headers, same_pixels)
+    except SliceSpacingError as error:
+        series_folders = {header.path.parent for header in headers}
+        beside = [skipped for skipped in unreadable if skipped.path.parent in series_folders]
+        if not beside:
+            raise
+        raise type(error)(error.path, f"{error.problem}; {len(beside)} file(s) beside the "
+                          f"series were skipped as unreadable and may be the missing slice(s): "
+                          f"{name_skipped(folder, beside)}") from error
 
 
 def _part(progress: Progress | None, start: float, end: float) -> Progress | None:

@@ -101,3 +101,9 @@ def write_series(folder: Path, spec: SeriesSpec | None = None, shuffle: bool = T
         make_slice(spec, k, stored[k], position).save_as(path, enforce_file_format=True)
         files.append(path)
     return files, stored
+
+
+def cut_in_header(path: Path) -> None:
+    """Truncate a written file inside its SeriesInstanceUID, as an interrupted copy leaves it."""
+    data = path.read_bytes()
+    path.write_bytes(data[: data.index(b"\x20\x00\x0e\x00UI") + 12])  # (0020,000E), 4 bytes in

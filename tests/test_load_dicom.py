@@ -10,7 +10,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from dicom_factory import SeriesSpec, make_slice, write_series
+from dicom_factory import SeriesSpec, cut_in_header, make_slice, write_series
 from pydicom.uid import RLELossless
 
 from noduleseg.core import list_series, load_volume
@@ -118,6 +118,36 @@ def test_duplicate_file_of_a_slice_loads_with_warning(tmp_path):
     with pytest.warns(VolumeWarning, match="duplicates"):
         volume = load_volume(tmp_path / "s")
     np.testing.assert_array_equal(volume.hu, stored - 1024)
+
+
+def write_cut_scout(folder: Path) -> Path:
+    """A one-slice DICOM of another series (a scout), truncated inside its header."""
+    scout = SeriesSpec(n=1, seed=5)
+    path = folder / "scout.dcm"
+    make_slice(scout, 0, scout.stored()[0], scout.positions()[0]).save_as(
+        path, enforce_file_format=True)
+    cut_in_header(path)
+    return path
+
+
+@pytest.mark.parametrize("open_file", [False, True])
+def test_unreadable_file_of_another_series_is_skipped_with_warning(tmp_path, open_file):
+    files, stored = write_series(tmp_path / "s")
+    scout = write_cut_scout(tmp_path / "s")
+    with pytest.warns(VolumeWarning, match="damaged or truncated DICOM") as warned:
+        volume = load_volume(files[3] if open_file else tmp_path / "s")
+    np.testing.assert_array_equal(volume.hu, stored - 1024)
+    assert any(str(scout) in str(warning.message) for warning in warned)
+
+
+def test_list_series_skips_an_unreadable_file_with_warning(tmp_path):
+    spec = SeriesSpec(n=4)
+    write_series(tmp_path / "s", spec)
+    scout = write_cut_scout(tmp_path / "s")
+    with pytest.warns(VolumeWarning, match="scout.dcm skipped") as warned:
+        found = list_series(tmp_path)
+    assert [info.series_uid for info in found] == [spec.series_uid]
+    assert any(str(scout) in str(warning.message) for warning in warned)
 
 
 def test_folder_with_several_series_takes_ct_with_most_slices(tmp_path, caplog):

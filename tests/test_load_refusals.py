@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from dicom_factory import SeriesSpec, make_slice, write_series
+from dicom_factory import SeriesSpec, cut_in_header, make_slice, write_series
 
 from noduleseg.core import load_volume, memory_check
 from noduleseg.core.errors import (CorruptFileError, DuplicateSliceError, EmptyFolderError,
                                    GeometryError, MissingPixelDataError, MissingSlicesError,
                                    ModalityError, NotAnImageError, NotAVolumeError,
                                    SeriesNotFoundError, UnevenSpacingError, VolumeError,
-                                   VolumeNotFoundError, VolumeTooLargeError)
+                                   VolumeNotFoundError, VolumeTooLargeError, VolumeWarning)
 
 
 def write_at(folder: Path, spec: SeriesSpec, positions: list) -> list[Path]:
@@ -69,13 +69,48 @@ def test_truncated_dicom_pixel_data(tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["garbage", "cut"])
-def test_corrupt_dicom_header(tmp_path, damage):
+def test_slice_with_corrupt_header_is_skipped_and_its_gap_refused(tmp_path, damage):
     files, _ = write_series(tmp_path / "s")
-    data = files[4].read_bytes()
-    files[4].write_bytes(data[:132] + b"\x02\x00\x10\x00UI\xff\xff" + b"garbage" * 5
-                         if damage == "garbage" else data[:400])
-    with pytest.raises(CorruptFileError, match="damaged or truncated DICOM") as caught:
+    if damage == "garbage":
+        data = files[4].read_bytes()
+        files[4].write_bytes(data[:132] + b"\x02\x00\x10\x00UI\xff\xff" + b"garbage" * 5)
+    else:
+        cut_in_header(files[4])
+    with pytest.warns(VolumeWarning, match="damaged or truncated DICOM") as warned, \
+            pytest.raises(MissingSlicesError, match="slices missing: 5.00 mm") as caught:
         load_volume(tmp_path / "s")
+    assert any(str(files[4]) in str(warning.message) for warning in warned)
+    assert "skipped as unreadable" in str(caught.value)
+    assert files[4].name in str(caught.value)
+
+
+def test_gap_refusal_names_no_unreadable_file_from_another_folder(tmp_path):
+    files, _ = write_series(tmp_path / "ct")
+    files[6].unlink()
+    other, _ = write_series(tmp_path / "dose", SeriesSpec(n=1, seed=5))
+    cut_in_header(other[0])
+    with pytest.warns(VolumeWarning, match="dose"), \
+            pytest.raises(MissingSlicesError, match="slices missing") as caught:
+        load_volume(tmp_path)
+    assert "skipped as unreadable" not in str(caught.value)
+
+
+def test_folder_whose_only_dicom_is_unreadable(tmp_path):
+    files, _ = write_series(tmp_path / "s", SeriesSpec(n=1))
+    cut_in_header(files[0])
+    (tmp_path / "s" / "notes.txt").write_text("hello")
+    with pytest.warns(VolumeWarning, match=files[0].name), \
+            pytest.raises(CorruptFileError, match="no readable DICOM file") as caught:
+        load_volume(tmp_path / "s")
+    assert caught.value.path == tmp_path / "s"
+    assert files[0].name in str(caught.value)
+
+
+def test_corrupt_dicom_file_opened_directly(tmp_path):
+    files, _ = write_series(tmp_path / "s")
+    cut_in_header(files[4])
+    with pytest.raises(CorruptFileError, match="damaged or truncated DICOM") as caught:
+        load_volume(files[4])
     assert caught.value.path == files[4]
 
 
