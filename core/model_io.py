@@ -36,20 +36,32 @@ class InputSpec:
         patch_px: Patch side in pixels (multiple of 16).
         mm_per_px: The scale ladder, finest first: inference starts at the first and moves to
             the next coarser one while the nodule reaches the patch border.
+        slice_offsets_mm: Where each channel's plane lies along z from the patch's slice:
+            all 0 is 2D input; e.g. (-2.5, 0, 2.5) gives the network the planes above and
+            below (2.5D), interpolated at the same distance in mm on every scan.
     """
 
     windows: tuple[Window, ...] = MODEL_WINDOWS
     patch_px: int = 64
     mm_per_px: tuple[float, ...] = (0.5, 1.0)
+    slice_offsets_mm: tuple[float, ...] = (0.0, 0.0, 0.0)
+
+    def offsets_k(self, spacing_z: float) -> tuple[float, ...]:
+        """Each channel's plane offset in (fractional) slices of a scan with this spacing."""
+        return tuple(offset / spacing_z for offset in self.slice_offsets_mm)
 
     def to_json(self) -> dict[str, Any]:
         return {"windows": [[w.name, w.center, w.width] for w in self.windows],
-                "patch_px": self.patch_px, "mm_per_px": list(self.mm_per_px)}
+                "patch_px": self.patch_px, "mm_per_px": list(self.mm_per_px),
+                "slice_offsets_mm": list(self.slice_offsets_mm)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "InputSpec":
-        return cls(windows=tuple(Window(n, float(c), float(w)) for n, c, w in data["windows"]),
-                   patch_px=int(data["patch_px"]), mm_per_px=tuple(float(v) for v in data["mm_per_px"]))
+        windows = tuple(Window(n, float(c), float(w)) for n, c, w in data["windows"])
+        offsets = data.get("slice_offsets_mm", [0.0] * len(windows))  # cards before 2.5D
+        return cls(windows=windows, patch_px=int(data["patch_px"]),
+                   mm_per_px=tuple(float(v) for v in data["mm_per_px"]),
+                   slice_offsets_mm=tuple(float(v) for v in offsets))
 
 
 @dataclass(frozen=True, eq=False)

@@ -65,6 +65,30 @@ def sample_patch(slice_hu: np.ndarray, geometry: PatchGeometry, order: int = 1,
                                    order=order, mode="constant", cval=fill).astype(np.float32)
 
 
+def sample_planes(hu: np.ndarray, k: int, geometry: PatchGeometry,
+                  offsets_k: tuple[float, ...]) -> np.ndarray:
+    """Patches (C, size, size) of the planes at slice ``k + offsets_k[c]`` of a volume (Z, H, W).
+
+    A fractional plane is interpolated linearly between its two slices; planes beyond the
+    first or last slice take that slice (the scan's edge repeats, as it does for a reader).
+    """
+    last = hu.shape[0] - 1
+    cut: dict[int, np.ndarray] = {}
+
+    def at(slice_k: int) -> np.ndarray:
+        if slice_k not in cut:
+            cut[slice_k] = sample_patch(hu[slice_k], geometry)
+        return cut[slice_k]
+
+    planes = np.empty((len(offsets_k), geometry.size, geometry.size), dtype=np.float32)
+    for c, offset in enumerate(offsets_k):
+        z = min(max(k + offset, 0.0), float(last))
+        below = int(np.floor(z))
+        weight = z - below
+        planes[c] = at(below) if weight < 1e-6 else (1 - weight) * at(below) + weight * at(below + 1)
+    return planes
+
+
 def sample_mask_patch(slice_mask: np.ndarray, geometry: PatchGeometry) -> np.ndarray:
     """Resample a binary slice mask into the patch (linear, then >= 0.5)."""
     return sample_patch(slice_mask.astype(np.float32), geometry, order=1, fill=0.0) >= 0.5

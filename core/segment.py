@@ -25,9 +25,9 @@ from .errors import SegmentationError
 from .measure import Measurements, measure
 from .model_io import LoadedModel
 from .nodule_mask import NoduleMask
-from .patches import PatchGeometry, paste_patch, sample_patch
+from .patches import PatchGeometry, paste_patch, sample_planes
 from .volume import Volume
-from .windowing import encode_channels
+from .windowing import encode_planes
 
 __all__ = ["NoduleMask", "Nodule", "SegmentationCancelled", "segment_nodule", "segment_box",
            "segment_slice"]
@@ -96,8 +96,9 @@ def _predict(volume: Volume, model: LoadedModel, requests: Sequence[tuple[int, t
     spacing_yx = volume.spacing_zyx[1:]
     geometries = [PatchGeometry(centre, mm_per_px, model.input.patch_px, spacing_yx)
                   for _, centre in requests]
-    hu = np.stack([sample_patch(volume.hu[k], g) for (k, _), g in zip(requests, geometries)])
-    channels = torch.from_numpy(encode_channels(hu, model.input.windows))
+    offsets_k = model.input.offsets_k(volume.spacing_zyx[0])
+    hu = np.stack([sample_planes(volume.hu, k, g, offsets_k) for (k, _), g in zip(requests, geometries)])
+    channels = torch.from_numpy(encode_planes(hu, model.input.windows))
     return geometries, model.net.predict(channels)[:, 0].numpy()
 
 

@@ -55,3 +55,8 @@ def apply_window(hu: np.ndarray, window: Window) -> np.ndarray:
 def encode_channels(hu: np.ndarray, windows: tuple[Window, ...] = MODEL_WINDOWS) -> np.ndarray:
     """HU array (..., H, W) -> float32 (..., C, H, W), one channel per window."""
     return np.stack([apply_window(hu, w) for w in windows], axis=-3)
+
+
+def encode_planes(hu: np.ndarray, windows: tuple[Window, ...]) -> np.ndarray:
+    """HU planes (..., C, H, W) -> float32 (..., C, H, W), plane c through ``windows[c]``."""
+    return np.stack([apply_window(hu[..., c, :, :], w) for c, w in enumerate(windows)], axis=-3)

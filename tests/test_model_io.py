@@ -30,3 +30,11 @@ def test_tampered_weights_are_refused(tmp_path):
 def test_folder_without_card_is_refused(tmp_path):
     with pytest.raises(ModelError, match="no model card"):
         load_model(tmp_path)
+
+
+def test_input_spec_keeps_its_slice_offsets_and_older_cards_read_as_2d():
+    spec = InputSpec(patch_px=32, slice_offsets_mm=(-2.5, 0.0, 2.5))
+    assert InputSpec.from_json(spec.to_json()) == spec
+    assert spec.offsets_k(1.25) == (-2.0, 0.0, 2.0)
+    older = {key: value for key, value in InputSpec().to_json().items() if key != "slice_offsets_mm"}
+    assert InputSpec.from_json(older).slice_offsets_mm == (0.0, 0.0, 0.0)

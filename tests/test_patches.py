@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from noduleseg.core.patches import PatchGeometry, paste_patch, sample_mask_patch, sample_patch
-from noduleseg.core.windowing import LUNG, apply_window, encode_channels
+from noduleseg.core.patches import PatchGeometry, paste_patch, sample_mask_patch, sample_patch, sample_planes
+from noduleseg.core.windowing import LUNG, MEDIASTINUM, apply_window, encode_channels, encode_planes
 
 
 def disc(shape, centre, radius):
@@ -42,3 +42,18 @@ def test_paste_round_trip_recovers_the_mask():
 def test_windows_map_hu_to_unit_range():
     assert apply_window(np.array([-1350, -600, 150]), LUNG).tolist() == [0.0, 0.5, 1.0]
     assert encode_channels(np.zeros((5, 4, 4))).shape == (5, 3, 4, 4)
+
+
+def test_planes_are_slices_above_and_below_interpolated_in_z_and_held_at_the_ends():
+    hu = np.stack([np.full((20, 20), 100.0 * k) for k in range(5)])  # slice k is 100 k HU
+    geometry = PatchGeometry((10.0, 10.0), mm_per_px=1.0, size=8, spacing_yx=(1.0, 1.0))
+    planes = sample_planes(hu, 2, geometry, (-1.0, 0.0, 0.5))
+    assert planes.shape == (3, 8, 8)
+    assert planes[:, 4, 4].tolist() == [100.0, 200.0, 250.0]
+    assert sample_planes(hu, 0, geometry, (-2.0, 0.0, 9.0))[:, 4, 4].tolist() == [0.0, 0.0, 400.0]
+
+
+def test_each_plane_goes_through_its_own_window():
+    hu = np.stack([np.full((4, 4), -600.0), np.full((4, 4), 40.0)])
+    encoded = encode_planes(hu, (LUNG, MEDIASTINUM))
+    assert encoded.shape == (2, 4, 4) and encoded[0, 0, 0] == 0.5 and encoded[1, 0, 0] == 0.5

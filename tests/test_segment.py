@@ -147,3 +147,32 @@ def test_a_click_on_faint_tissue_is_followed_at_the_lower_threshold(blob_model):
     assert dice(segment_nodule(volume, (30, 32, 16), unsure).mask.full(volume.shape_zyx), truth) > 0.85
     with pytest.raises(SegmentationError, match="no nodule found at seed"):
         segment_nodule(volume, (5, 5, 16), unsure)  # aerated lung: no second reading
+
+
+class RecordingNet:
+    """The real network, recording the input of every forward pass."""
+
+    def __init__(self, net):
+        self.net, self.inputs = net, []
+
+    def predict(self, x):
+        self.inputs.append(x.numpy().copy())
+        return self.net.predict(x)
+
+
+def test_a_two_and_a_half_d_model_gets_the_planes_above_and_below(blob_model):
+    from dataclasses import replace
+
+    from noduleseg.core.patches import PatchGeometry, sample_patch
+    from noduleseg.core.windowing import apply_window
+
+    volume, (truth,) = spheres([(16, 32, 30)], [7])
+    spec = replace(blob_model.input, slice_offsets_mm=(-SPACING[2], 0.0, SPACING[2]))
+    recorder = RecordingNet(blob_model.net)
+    nodule = segment_nodule(volume, (30, 32, 16), LoadedModel(recorder, spec, blob_model.card))
+    assert dice(nodule.mask.full(volume.shape_zyx), truth) > 0.6
+    first = recorder.inputs[0][0]  # the seed slice's first patch
+    geometry = PatchGeometry((32.0, 30.0), spec.mm_per_px[0], spec.patch_px, SPACING[:2][::-1])
+    for channel, k in enumerate((15, 16, 17)):
+        expected = apply_window(sample_patch(volume.hu[k], geometry), spec.windows[channel])
+        np.testing.assert_allclose(first[channel], expected, atol=1e-6)

@@ -7,7 +7,7 @@ import pytest
 
 from noduleseg.core.model_io import InputSpec
 from noduleseg.core.patches import PatchGeometry, sample_patch
-from noduleseg.core.windowing import encode_channels
+from noduleseg.core.windowing import encode_planes
 from noduleseg.training.augment import Augmentation, augment
 from noduleseg.training.data import TrainCase
 from noduleseg.training.pool import SCALE_JITTER, training_pool, validation_pool
@@ -60,10 +60,23 @@ def test_validation_patches_are_cut_exactly_as_inference_cuts_them(case):
     pool = validation_pool([case], sites, SPEC, jitter_mm=0.0, seed=0)
     site = sites[int(pool.sites[3])]
     geometry = PatchGeometry(site.center_ji, float(pool.mm_per_px[3]), 32, (0.7, 0.7))
-    np.testing.assert_array_equal(pool.hu[3], sample_patch(case.volume.hu[site.k], geometry))
+    for plane in pool.hu[3]:  # 2D input: the slice itself in every channel
+        np.testing.assert_array_equal(plane, sample_patch(case.volume.hu[site.k], geometry))
     image, _ = pool.batch(np.array([3]), SPEC)
-    np.testing.assert_array_equal(image[0].numpy(), encode_channels(pool.hu[3], SPEC.windows))
+    np.testing.assert_array_equal(image[0].numpy(), encode_planes(pool.hu[3], SPEC.windows))
     assert sorted(set(pool.mm_per_px.tolist())) == [0.5, 1.0] and len(pool) == 2 * len(sites)
+
+
+def test_two_and_a_half_d_patches_hold_the_planes_above_and_below(case):
+    spec = InputSpec(patch_px=32, mm_per_px=(0.5, 1.0), slice_offsets_mm=(-1.25, 0.0, 1.25))  # toy: 1.25 mm
+    sites = [s for s in build_sites([case], beyond=1, negative_ratio=0.0, margin_mm=10.0, seed=0)
+             if 0 < s.k < case.volume.hu.shape[0] - 1]
+    pool = validation_pool([case], sites, spec, jitter_mm=0.0, seed=0)
+    site = sites[int(pool.sites[0])]
+    geometry = PatchGeometry(site.center_ji, float(pool.mm_per_px[0]), 32, (0.7, 0.7))
+    for plane, k in zip(pool.hu[0], (site.k - 1, site.k, site.k + 1)):
+        np.testing.assert_array_equal(plane, sample_patch(case.volume.hu[k], geometry))
+    assert not np.array_equal(pool.hu[0, 0], pool.hu[0, 2])
 
 
 def test_training_pool_is_reproducible_per_key_and_scales_stay_in_range(case):
@@ -91,6 +104,20 @@ def test_augmentation_moves_image_and_mask_together():
         assert abs(float(new_hu[new_mask == 0].mean()) + 800.0) < 8.0
         seen.add(new_mask.tobytes())
     assert len(seen) == 8  # 4 rotations x 2 flips of an asymmetric shape
+
+
+def test_augmentation_moves_every_plane_with_the_mask_and_keeps_repeated_planes_equal():
+    hu = np.full((3, 16, 16), -800.0, np.float32)
+    hu[:, 2:6, 9:14] = 50.0
+    hu[2, 10:12, 1:3] = 50.0  # only in the plane above
+    mask = (hu[1] > 0).astype(np.uint8)
+    settings = Augmentation(hu_shift=5.0, noise_hu=3.0, kernel=0.5, contrast=0.1)
+    for seed in range(10):
+        new_hu, new_mask = augment(hu, mask, np.random.default_rng(seed), settings)
+        assert new_hu.shape == hu.shape
+        np.testing.assert_array_equal(new_hu[0], new_hu[1])
+        assert np.array_equal(new_mask.astype(bool), new_hu[1] > -400)
+        assert (new_hu[2] > -400).sum() == new_mask.sum() + 4
 
 
 def test_kernel_and_contrast_augmentation_change_edges_and_levels_not_the_mask():

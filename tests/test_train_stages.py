@@ -99,5 +99,8 @@ def test_config_from_toml_with_flags_on_top_and_refusals(tmp_path):
     assert make_config(input_windows="lung,lung,lung").input_windows == ("lung",) * 3
     with pytest.raises(ConfigError, match="input_windows lung, cardiac must be three of"):
         make_config(input_windows="lung,cardiac")
+    assert make_config(slice_offsets_mm="-2.5,0,2.5").slice_offsets_mm == (-2.5, 0.0, 2.5)
+    with pytest.raises(ConfigError, match="slice_offsets_mm"):
+        make_config(slice_offsets_mm="0,0")
     with pytest.raises(ConfigError, match="patch_px 30"):
         make_config(patch_px=30)

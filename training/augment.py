@@ -41,20 +41,23 @@ class Augmentation:
 
 def augment(hu: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
             settings: Augmentation = Augmentation()) -> tuple[np.ndarray, np.ndarray]:
-    """A randomly changed copy of a (H, W) HU patch and its (H, W) mask."""
+    """A randomly changed copy of a HU patch (H, W) or planes (C, H, W) and its (H, W) mask;
+    every plane gets the same changes."""
     turns = int(rng.integers(4)) if settings.rotate else 0
     flip = settings.flip and bool(rng.integers(2))
-    hu, mask = np.rot90(hu, turns), np.rot90(mask, turns)
+    hu, mask = np.rot90(hu, turns, axes=(-2, -1)), np.rot90(mask, turns)
     if flip:
-        hu, mask = hu[:, ::-1], mask[:, ::-1]
+        hu, mask = hu[..., ::-1], mask[:, ::-1]
     hu = np.asarray(hu, dtype=np.float32)
     if settings.kernel:
         amount = rng.uniform(-settings.kernel, settings.kernel)
-        hu = hu + np.float32(amount) * (hu - ndimage.gaussian_filter(hu, 1.0))
+        in_plane = (0.0,) * (hu.ndim - 2) + (1.0, 1.0)
+        hu = hu + np.float32(amount) * (hu - ndimage.gaussian_filter(hu, in_plane))
     if settings.contrast:
         factor = 1.0 + rng.uniform(-settings.contrast, settings.contrast)
         hu = CONTRAST_LEVEL_HU + (hu - CONTRAST_LEVEL_HU) * np.float32(factor)
     shift = rng.uniform(-settings.hu_shift, settings.hu_shift)
     sigma = rng.uniform(0.0, settings.noise_hu)
-    noisy = hu + np.float32(shift) + rng.normal(0.0, sigma, hu.shape).astype(np.float32)
+    # one noise field for all planes: 2D input repeats a plane, and must stay identical
+    noisy = hu + np.float32(shift) + rng.normal(0.0, sigma, hu.shape[-2:]).astype(np.float32)
     return noisy.astype(np.float32), np.ascontiguousarray(mask)

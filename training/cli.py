@@ -33,6 +33,7 @@ CONFIG_FLAGS = {"--strategy": "strategy", "--seed": "seed", "--val-fraction": "v
                 "--epochs": "epochs", "--stage-epochs": "stage_epochs",
                 "--layer-stage-epochs": "layer_stage_epochs", "--lr-schedule": "lr_schedule",
                 "--input-windows": "input_windows",
+                "--slice-offsets-mm": "slice_offsets_mm",
                 "--device": "device"}
 
 

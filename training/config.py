@@ -34,6 +34,8 @@ class TrainConfig:
         patch_px: Patch side in pixels (multiple of 16).
         input_windows: The HU window of each of the three input channels of a network built
             here (names from ``core.windowing.INPUT_WINDOWS``; a parent keeps its own).
+        slice_offsets_mm: Where each input channel's plane lies along z from the patch's
+            slice, in mm (all 0: 2D; e.g. -2.5,0,2.5: 2.5D); a parent keeps its own.
         mm_per_px: The inference scale ladder, finest first; training draws scales between
             its finest and coarsest step.
         decoder_widths: Decoder widths of a network built here (a parent keeps its own).
@@ -66,6 +68,7 @@ class TrainConfig:
     val_fraction: float = 0.34
     patch_px: int = 64
     input_windows: tuple[str, ...] = tuple(w.name for w in MODEL_WINDOWS)
+    slice_offsets_mm: tuple[float, ...] = (0.0, 0.0, 0.0)
     mm_per_px: tuple[float, ...] = (0.5, 1.0)
     decoder_widths: tuple[int, ...] = (256, 128, 64, 32)
     batch_size: int = 16
@@ -100,6 +103,8 @@ class TrainConfig:
         if len(self.input_windows) != 3 or not set(self.input_windows) <= set(INPUT_WINDOWS):
             problems.append(f"input_windows {', '.join(self.input_windows)} must be three of "
                             f"{', '.join(INPUT_WINDOWS)}")
+        if len(self.slice_offsets_mm) != 3 or max(map(abs, self.slice_offsets_mm), default=0) > 20:
+            problems.append(f"slice_offsets_mm {self.slice_offsets_mm} must be three offsets within 20 mm")
         if not self.mm_per_px or any(v <= 0 for v in self.mm_per_px):
             problems.append("mm_per_px must list positive scales, finest first")
         if not 0.0 <= self.val_fraction < 1.0:

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from noduleseg.core.model_io import InputSpec
-from noduleseg.core.patches import PatchGeometry, sample_mask_patch, sample_patch
-from noduleseg.core.windowing import encode_channels
+from noduleseg.core.patches import PatchGeometry, sample_mask_patch, sample_planes
+from noduleseg.core.windowing import encode_planes
 
 from .augment import Augmentation, augment
 from .data import TrainCase
@@ -32,7 +32,7 @@ class PatchPool:
     """Cut patches.
 
     Attributes:
-        hu: float32 (n, P, P) HU.
+        hu: float32 (n, C, P, P) HU, one plane per input channel.
         mask: uint8 (n, P, P) target.
         sites: Index into the site list for each patch.
         mm_per_px: The scale each patch was cut at.
@@ -55,7 +55,7 @@ class PatchPool:
 
     def batch(self, indices: np.ndarray, spec: InputSpec) -> tuple[torch.Tensor, torch.Tensor]:
         """Model input (b, C, P, P) and float target (b, 1, P, P) of the given patches."""
-        image = torch.from_numpy(encode_channels(self.hu[indices], spec.windows))
+        image = torch.from_numpy(encode_planes(self.hu[indices], spec.windows))
         target = torch.from_numpy(self.mask[indices, None].astype(np.float32))
         return image, target
 
@@ -67,21 +67,23 @@ def draw_scale(spec: InputSpec, rng: np.random.Generator) -> float:
 
 
 def cut(case: TrainCase, site: Site, mm_per_px: float, shift_mm: tuple[float, float],
-        patch_px: int) -> tuple[np.ndarray, np.ndarray]:
-    """HU patch and target of one site at one scale, centre moved by ``shift_mm`` (row, col)."""
+        spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
+    """HU planes (C, P, P) and target (P, P) of one site at one scale, centre moved by
+    ``shift_mm`` (row, col)."""
     spacing_yx = case.volume.spacing_zyx[1:]
     center = (site.center_ji[0] + shift_mm[0] / spacing_yx[0], site.center_ji[1] + shift_mm[1] / spacing_yx[1])
-    geometry = PatchGeometry(center, mm_per_px, patch_px, spacing_yx)
-    hu = sample_patch(case.volume.hu[site.k], geometry)
+    geometry = PatchGeometry(center, mm_per_px, spec.patch_px, spacing_yx)
+    hu = sample_planes(case.volume.hu, site.k, geometry, spec.offsets_k(case.volume.spacing_zyx[0]))
     if site.nodule:
         mask = sample_mask_patch(case.labels[site.k] == site.nodule, geometry)
     else:
-        mask = np.zeros((patch_px, patch_px), dtype=bool)
+        mask = np.zeros((spec.patch_px, spec.patch_px), dtype=bool)
     return hu, mask.astype(np.uint8)
 
 
-def _empty(n: int, patch_px: int) -> PatchPool:
-    return PatchPool(np.zeros((n, patch_px, patch_px), np.float32), np.zeros((n, patch_px, patch_px), np.uint8),
+def _empty(n: int, spec: InputSpec) -> PatchPool:
+    size = spec.patch_px
+    return PatchPool(np.zeros((n, len(spec.windows), size, size), np.float32), np.zeros((n, size, size), np.uint8),
                      np.zeros(n, np.int64), np.zeros(n, np.float32))
 
 
@@ -98,14 +100,14 @@ def training_pool(cases: Sequence[TrainCase], sites: Sequence[Site], spec: Input
         key: (seed, stage, epoch, ...) prefix of every patch's random stream.
         settings: Augmentation ranges.
     """
-    pool = _empty(len(order), spec.patch_px)
+    pool = _empty(len(order), spec)
     for n, position in enumerate(order):
         rng = np.random.default_rng([*key, int(position), n])
         site = sites[int(position)]
         angle, radius = rng.uniform(0, 2 * math.pi), jitter_mm * math.sqrt(rng.uniform())
         scale = draw_scale(spec, rng)
         hu, mask = cut(cases[site.case], site, scale, (radius * math.sin(angle), radius * math.cos(angle)),
-                       spec.patch_px)
+                       spec)
         pool.hu[n], pool.mask[n] = augment(hu, mask, rng, settings)
         pool.sites[n], pool.mm_per_px[n] = position, scale
     return pool
@@ -114,13 +116,13 @@ def training_pool(cases: Sequence[TrainCase], sites: Sequence[Site], spec: Input
 def validation_pool(cases: Sequence[TrainCase], sites: Sequence[Site], spec: InputSpec,
                     jitter_mm: float, seed: int) -> PatchPool:
     """Every site at every ladder scale, with a fixed small jitter and no augmentation."""
-    pool = _empty(len(sites) * len(spec.mm_per_px), spec.patch_px)
+    pool = _empty(len(sites) * len(spec.mm_per_px), spec)
     n = 0
     for position, site in enumerate(sites):
         rng = np.random.default_rng([seed, 99, position])
         shift = tuple(rng.uniform(-jitter_mm / 2, jitter_mm / 2, 2))
         for scale in spec.mm_per_px:
-            pool.hu[n], pool.mask[n] = cut(cases[site.case], site, scale, shift, spec.patch_px)
+            pool.hu[n], pool.mask[n] = cut(cases[site.case], site, scale, shift, spec)
             pool.sites[n], pool.mm_per_px[n] = position, scale
             n += 1
     return pool

@@ -67,7 +67,8 @@ def start_point(source: str, config: TrainConfig, registry: ModelRegistry) -> St
     Raises:
         ModelError: An unknown version or an unreadable model.
     """
-    spec = InputSpec(windows_named(config.input_windows), config.patch_px, tuple(config.mm_per_px))
+    spec = InputSpec(windows_named(config.input_windows), config.patch_px, tuple(config.mm_per_px),
+                     tuple(config.slice_offsets_mm))
     if config.strategy == "scratch":
         torch.manual_seed(config.seed)
         return StartPoint(build_unet(None, config.decoder_widths), spec, {"kind": "scratch", "name": "random init"})
