@@ -18,3 +18,9 @@ def test_shipped_recipe_matches_the_shipped_card():
                   "mm_per_px", "patch_px", "lr"):
         value = list(recipe[field]) if isinstance(recipe[field], tuple) else recipe[field]
         assert value == recorded[field], field
+
+
+def test_every_recipe_file_is_a_valid_config():
+    for recipe in sorted(RECIPES.glob("*.toml")):
+        make_config(recipe)  # raises ConfigError naming the problem
+    assert make_config(RECIPES / "short-average.toml").average_stages

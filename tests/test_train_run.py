@@ -91,3 +91,62 @@ def test_retrain_from_a_version_keeps_its_validation_cases(dataset, tmp_path):
     assert child.card["baseline"]["version"] == parent.version
     assert registry.current().version == (child.version if child.val_dice >= child.card["baseline"]["val_dice"]
                                           else parent.version)
+
+
+@pytest.fixture()
+def stage_ends(monkeypatch):
+    """The real engine, keeping each trained stage's final weights as it records the stage."""
+    from noduleseg.training import engine
+
+    kept, record = [], engine._record_stage
+
+    def keep(net, state, stage, validation):
+        if stage.epochs:
+            kept.append({k: v.detach().clone().float() for k, v in net.state_dict().items() if v.is_floating_point()})
+        return record(net, state, stage, validation)
+
+    monkeypatch.setattr(engine, "_record_stage", keep)
+    return kept
+
+
+def assert_result_is_the_mean(entry, kept):
+    import torch
+
+    saved = torch.load(entry.folder / "weights.pt", weights_only=True)
+    for key in ("encoder.enc5.conv3.weight", "decoder.dec1.body.1.running_mean", "head.weight"):
+        mean = sum(weights[key] for weights in kept) / len(kept)
+        assert torch.allclose(saved[key].float(), mean, atol=2e-3, rtol=2e-3), key  # saved as fp16
+    assert not torch.allclose(kept[0]["encoder.enc5.conv3.weight"], kept[-1]["encoder.enc5.conv3.weight"])
+
+
+def test_average_stages_makes_the_mean_of_the_trained_stages_the_result(dataset, tmp_path, stage_ends):
+    config = make_config(strategy="bsft", stage_epochs=(1, 1, 1, 0, 0), average_stages=True, **TINY)
+    events = []
+    entry = train(config, [dataset], ModelRegistry(tmp_path), events.append, RunOptions(source="transfer"))
+    average = entry.card["stages"][-1]
+    assert average["name"] == "average of stages" and average["stages_averaged"] == 3
+    assert entry.card["best_stage"] == {"index": 5, "name": "average of stages"}
+    assert [s["best"] for s in entry.card["stages"]] == [False] * 5 + [True]
+    assert entry.card["metrics"]["val_dice"] == pytest.approx(average["val_dice"], abs=0.02)
+    assert [e["name"] for e in events if e["event"] == "stage_end"][-1] == "average of stages"
+    assert len(stage_ends) == 3
+    assert_result_is_the_mean(entry, stage_ends)
+    assert not any((tmp_path / ".runs").rglob("stage_sum_*.pt"))
+
+
+def test_a_resumed_run_averages_the_stages_finished_before_the_crash(dataset, tmp_path, stage_ends):
+    config = make_config(strategy="bsft", stage_epochs=(1, 1, 1, 0, 0), average_stages=True, **TINY)
+    registry = ModelRegistry(tmp_path)
+
+    def crash(event):
+        if event["event"] == "step" and event["stage"] == "+enc3" and event["step"] == 1:
+            raise Kill
+
+    with pytest.raises(Kill):
+        train(config, [dataset], registry, crash, RunOptions(source="transfer"))
+    assert len(stage_ends) == 2
+    sums = [p.name for p in (tmp_path / ".runs").rglob("stage_sum_*.pt")]
+    assert sums == ["stage_sum_2.pt"]
+    entry = train(config, [dataset], registry, options=RunOptions(source="transfer", resume=True))
+    assert entry.card["stages"][-1]["stages_averaged"] == 3 and len(stage_ends) == 3
+    assert_result_is_the_mean(entry, stage_ends)

@@ -34,6 +34,7 @@ CONFIG_FLAGS = {"--strategy": "strategy", "--seed": "seed", "--val-fraction": "v
                 "--layer-stage-epochs": "layer_stage_epochs", "--lr-schedule": "lr_schedule",
                 "--input-windows": "input_windows",
                 "--slice-offsets-mm": "slice_offsets_mm",
+                "--average-stages": "average_stages",
                 "--device": "device"}
 
 

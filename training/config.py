@@ -58,6 +58,8 @@ class TrainConfig:
         weight_decay: Adam weight decay.
         epochs: Epochs of the one-stage strategies (scratch, frozen, finetune).
         stage_epochs: Epochs per BSFT stage: one value for all, or one per stage.
+        average_stages: The result is the mean of the final weights of every stage that
+            trained (weight averaging along the release), not the best stage's weights.
         layer_stage_epochs: Epochs per LSFT stage: one value for all, or one per stage.
         device: ``auto``, ``cpu`` or ``cuda``.
         amp: Mixed precision (bfloat16 autocast) on CUDA.
@@ -90,6 +92,7 @@ class TrainConfig:
     weight_decay: float = 1e-5
     epochs: int = 10
     stage_epochs: tuple[int, ...] = (2,)
+    average_stages: bool = False
     layer_stage_epochs: tuple[int, ...] = (1,)
     device: str = "auto"
     amp: bool = True

@@ -1,5 +1,6 @@
 """The training loop: stages of released encoder parts, epochs of cut patch pools, validation
-after every epoch, a checkpoint after every epoch, the best stage's weights as the result.
+after every epoch, a checkpoint after every epoch, the best stage's weights as the result, or
+(``average_stages``) the mean of every stage's final weights.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 from noduleseg.core.model_io import InputSpec
 from noduleseg.core.unet import BsftUNet
 
-from .checkpoint import RunState, load_checkpoint, save_best, save_checkpoint
+from .checkpoint import RunState, drop_stage_sum, load_checkpoint, save_best, save_checkpoint, save_stage_sum
 from .config import TrainConfig
 from .data import TrainCase
 from .distributed import DistContext
@@ -24,6 +25,9 @@ from .pool import PatchPool, training_pool
 from .progress import Progress
 from .sampling import Site
 from .stages import Stage, parameter_groups, schedule_factor, set_schedule
+
+
+AVERAGE_STAGE = "average of stages"
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,6 +92,34 @@ def _record_stage(net: BsftUNet, state: RunState, stage: Stage, validation: Vali
     return record
 
 
+def _add_to_stage_sum(net: BsftUNet, state: RunState) -> None:
+    weights = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    if state.stage_sum is None:
+        state.stage_sum = {k: v.clone().float() if v.is_floating_point() else v.clone() for k, v in weights.items()}
+    else:
+        for key, value in weights.items():
+            state.stage_sum[key] = state.stage_sum[key] + value.float() if value.is_floating_point() else value.clone()
+    state.stage_count += 1
+
+
+def _average_stages(net: BsftUNet, state: RunState, data: TrainingData, dist: DistContext) -> dict:
+    """Make the mean of the stages' final weights the result (a record like a stage's)."""
+    reference = net.state_dict()
+    mean = {k: (v / state.stage_count).to(reference[k].dtype) if v.is_floating_point() else v
+            for k, v in state.stage_sum.items()}
+    net.load_state_dict(mean)
+    validation = validate(net, data.val_pool, data.val_sites, data.spec, dist.device, dist)
+    record = {"name": AVERAGE_STAGE, "released": [], "epochs": 0, "lr": 0.0, "scaled": False,
+              "index": len(state.stages), "stages_averaged": state.stage_count,
+              "val_dice": validation.dice, "val_global_dice": validation.global_dice, "best": True}
+    for earlier in state.stages:
+        earlier["best"] = False
+    state.stages.append(record)
+    state.best_stage, state.best_dice = record["index"], validation.dice
+    state.best_weights = {k: v.clone() for k, v in mean.items()}
+    return record
+
+
 def _run_epoch(model: torch.nn.Module, net: BsftUNet, optimizer: torch.optim.Optimizer, stage: Stage,
                data: TrainingData, config: TrainConfig, dist: DistContext, state: RunState,
                progress: Progress) -> Validation:
@@ -144,15 +176,25 @@ def run_stages(net: BsftUNet, stages: Sequence[Stage], data: TrainingData, confi
                 save_checkpoint(run_dir, state, net.state_dict(), run_id)
             progress({"event": "epoch", **state.epochs[-1], "epochs": stage.epochs,
                       "eta_s": _eta(state, stages, started, done_here)})
+        trained = validation is not None
         if validation is None:
             validation = last_validation or validate(net, data.val_pool, data.val_sites, data.spec, dist.device, dist)
         last_validation = validation
         record = _record_stage(net, state, stage, validation)
+        if trained and config.average_stages:
+            _add_to_stage_sum(net, state)
         state.stage, state.epoch, state.optimizer = state.stage + 1, 0, None
         state.wall_s = wall_before + time.monotonic() - started
         if dist.is_main:
             if record["best"]:
                 save_best(run_dir, state.best_weights)
+            summed = trained and config.average_stages
+            if summed:
+                save_stage_sum(run_dir, state.stage_sum, state.stage_count)
             save_checkpoint(run_dir, state, net.state_dict(), run_id)
+            if summed:
+                drop_stage_sum(run_dir, state.stage_count - 1)
         progress({"event": "stage_end", **record})
+    if config.average_stages and state.stage_count > 1:
+        progress({"event": "stage_end", **_average_stages(net, state, data, dist)})
     return state
