@@ -1,12 +1,16 @@
 """Opening scans in a worker thread: series picking, progress, errors as dialogs.
 
 A folder's series are listed first (``core.list_series``); with several, the reader
-picks one. ``load_volume``'s progress callback drives the progress bar.
+picks one. ``load_volume``'s progress callback drives the progress bar. What the loader
+warns about (a file left out as a duplicate or as unreadable) is shown once the scan is open.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +26,43 @@ from .workers import Job, start
 Then = Callable[[], None] | None
 
 
-def open_work(path: Path, series_uid: str | None) -> Callable[..., tuple[str, Any]]:
-    """The worker's job: ("series", [SeriesInfo...]) when a choice is needed, else ("volume", v)."""
+class _ThreadWarnings(logging.Handler):
+    """Collects the warnings ``noduleseg.core`` logs in one thread, each message once."""
 
-    def work(progress: Callable[[float], None], cancel: Callable[[], bool]) -> tuple[str, Any]:
-        if path.is_dir() and series_uid is None:
-            series = list_series(path)
-            if len(series) > 1:
-                return "series", series
-            return "volume", load_volume(path, series[0].series_uid, progress)
-        return "volume", load_volume(path, series_uid, progress)
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.thread, self.notes = threading.get_ident(), []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread and (note := record.getMessage()) not in self.notes:
+            self.notes.append(note)
+
+
+@contextmanager
+def core_warnings() -> Iterator[list[str]]:
+    """The warnings the core logs in this thread inside the block (a list, filled as they come)."""
+    handler, logger = _ThreadWarnings(), logging.getLogger("noduleseg.core")
+    logger.addHandler(handler)
+    try:
+        yield handler.notes
+    finally:
+        logger.removeHandler(handler)
+
+
+def open_work(path: Path, series_uid: str | None) -> Callable[..., tuple[str, Any, list[str]]]:
+    """The worker's job: ("series", [SeriesInfo...], []) when a choice is needed, else
+    ("volume", volume, the loader's warnings)."""
+
+    def work(progress: Callable[[float], None], cancel: Callable[[], bool]) -> tuple[str, Any, list[str]]:
+        with core_warnings() as notes:
+            if path.is_dir() and series_uid is None:
+                series = list_series(path)
+                if len(series) > 1:
+                    return "series", series, []  # the chosen series' load warns again
+                uid = series[0].series_uid
+            else:
+                uid = series_uid
+            return "volume", load_volume(path, uid, progress), notes
 
     return work
 
@@ -47,6 +78,7 @@ class Opener(QObject):
 
     opened = Signal(str)  # the path, once its volume is in the state
     failed = Signal(str)
+    warned = Signal(str)  # what the loader left out, once the volume is shown
 
     def __init__(self, qstate: QtState, parent: QWidget, progress_bar: QProgressBar) -> None:
         super().__init__(parent)
@@ -84,10 +116,11 @@ class Opener(QObject):
         self.progress_bar.hide()
         return True
 
-    def _done(self, job: Job, path: Path, series_uid: str | None, result: tuple[str, Any], then: Then) -> None:
+    def _done(self, job: Job, path: Path, series_uid: str | None, result: tuple[str, Any, list[str]],
+              then: Then) -> None:
         if not self._finish(job):
             return
-        kind, value = result
+        kind, value, notes = result
         if kind == "series":
             picker = SeriesPicker(value, self.window)
             if picker.exec() == QDialog.DialogCode.Accepted and picker.chosen_uid():
@@ -95,6 +128,10 @@ class Opener(QObject):
             return
         self.qstate.state.set_volume(value, str(path), series_uid or value.info.series_uid or None)
         self.opened.emit(str(path))
+        if notes:
+            self.warned.emit("\n".join(notes))
+            if self.show_dialogs:
+                QMessageBox.warning(self.window, "Opened with warnings", "\n".join(notes))
         if then is not None:
             then()
 

@@ -110,6 +110,7 @@ class MainWindow(QMainWindow):
         self.view.boxDragged.connect(self.assistant.segment_box)
         self.view.cursorMoved.connect(self._show_cursor)
         self.opener.opened.connect(self._opened)
+        self.opener.warned.connect(self._warned)
         self.keeper.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.assistant.segmented.connect(self._segmented)
         self.assistant.busyChanged.connect(self.cancel_button.setVisible)
@@ -155,6 +156,9 @@ class MainWindow(QMainWindow):
         self.measurements.clear()
         self.settings.add_recent(path)
         menus.fill_recent(self)
+
+    def _warned(self, notes: str) -> None:
+        self.statusBar().showMessage(notes.replace("\n", "; "), 15000)
 
     def _segmented(self, nodule_id: int) -> None:
         self.statusBar().showMessage(f"{self.state.nodules[nodule_id].label} outlined", 5000)

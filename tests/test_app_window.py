@@ -29,7 +29,7 @@ from noduleseg.core.cases import list_cases, read_provenance
 from noduleseg.core.measure import measure
 from noduleseg.core.volume import image_like
 
-from dicom_factory import SeriesSpec, write_series
+from dicom_factory import SeriesSpec, cut_in_header, write_series
 from test_app_widgets import drag, viewport_pos
 
 
@@ -132,6 +132,26 @@ def test_open_error_names_the_file_and_app_stays_usable(qtbot, window, sphere_vo
     sitk.WriteImage(image_like(sphere_volume.hu, sphere_volume), str(good))
     open_and_wait(qtbot, window, good)
     assert window.state.volume.shape_zyx == (32, 64, 64) and str(good) in window.settings.recent_files()
+
+
+def test_a_damaged_file_beside_the_series_is_named_when_the_scan_opens(qtbot, window, sphere_volume, tmp_path,
+                                                                       monkeypatch):
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append(text))
+    window.opener.show_dialogs = True
+    folder = write_dicom_series(sphere_volume, tmp_path / "series")
+    write_dicom_series(sphere_volume, tmp_path / "other")
+    scout = folder / "scout.dcm"
+    scout.write_bytes((tmp_path / "other" / "slice000.dcm").read_bytes())
+    cut_in_header(scout)
+    with qtbot.waitSignal(window.opener.warned, timeout=10000) as warned:
+        window.open_path(folder)
+    assert window.state.volume.shape_zyx == (32, 64, 64)
+    assert "scout.dcm skipped" in warned.args[0] and warned.args[0].count("scout.dcm skipped") == 1
+    assert len(shown) == 1 and "scout.dcm" in shown[0]
+    assert "scout.dcm" in window.statusBar().currentMessage()
+    with qtbot.assertNotEmitted(window.opener.warned):
+        open_and_wait(qtbot, window, write_dicom_series(sphere_volume, tmp_path / "clean"))
 
 
 KILLED_SESSION = textwrap.dedent("""
