@@ -93,13 +93,12 @@ def _record_stage(net: BsftUNet, state: RunState, stage: Stage, validation: Vali
 
 
 def _add_to_stage_sum(net: BsftUNet, state: RunState) -> None:
-    weights = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-    if state.stage_sum is None:
-        state.stage_sum = {k: v.clone().float() if v.is_floating_point() else v.clone() for k, v in weights.items()}
-    else:
-        for key, value in weights.items():
-            state.stage_sum[key] = state.stage_sum[key] + value.float() if value.is_floating_point() else value.clone()
-    state.stage_count += 1
+    """Add the net's weights to the running sum (integer buffers keep the latest value)."""
+    total = state.stage_sum or {}
+    for key, value in net.state_dict().items():
+        value = value.detach().cpu()
+        total[key] = value.float() + total.get(key, 0.0) if value.is_floating_point() else value.clone()
+    state.stage_sum, state.stage_count = total, state.stage_count + 1
 
 
 def _average_stages(net: BsftUNet, state: RunState, data: TrainingData, dist: DistContext) -> dict:
@@ -176,19 +175,18 @@ def run_stages(net: BsftUNet, stages: Sequence[Stage], data: TrainingData, confi
                 save_checkpoint(run_dir, state, net.state_dict(), run_id)
             progress({"event": "epoch", **state.epochs[-1], "epochs": stage.epochs,
                       "eta_s": _eta(state, stages, started, done_here)})
-        trained = validation is not None
+        summed = validation is not None and config.average_stages  # a stage that trained enters the average
         if validation is None:
             validation = last_validation or validate(net, data.val_pool, data.val_sites, data.spec, dist.device, dist)
         last_validation = validation
         record = _record_stage(net, state, stage, validation)
-        if trained and config.average_stages:
+        if summed:
             _add_to_stage_sum(net, state)
         state.stage, state.epoch, state.optimizer = state.stage + 1, 0, None
         state.wall_s = wall_before + time.monotonic() - started
         if dist.is_main:
             if record["best"]:
                 save_best(run_dir, state.best_weights)
-            summed = trained and config.average_stages
             if summed:
                 save_stage_sum(run_dir, state.stage_sum, state.stage_count)
             save_checkpoint(run_dir, state, net.state_dict(), run_id)
