@@ -6,10 +6,12 @@ import struct
 import zlib
 
 import numpy as np
+import pytest
+from scipy import ndimage
 
 from noduleseg.training.data import TrainCase
 from noduleseg.training.png import curves_image, png_bytes
-from noduleseg.training.synthetic import ShapeLibrary, resample_mask, simulate
+from noduleseg.training.synthetic import EDGE_INSET_MM, ShapeLibrary, edge_alpha, resample_mask, simulate
 from noduleseg.training.toy import toy_case
 
 
@@ -20,6 +22,23 @@ def test_resampling_keeps_the_physical_size_of_a_shape():
     volume_before, volume_after = sphere.sum() * 2.5 * 0.49, moved.sum() * 1.25 * 0.25
     assert abs(volume_after / volume_before - 1.0) < 0.15
     assert moved.shape[0] > sphere.shape[0] and moved.shape[1] > sphere.shape[1]
+
+
+def test_the_mask_edge_is_partial_volume_as_in_lidc_outlines():
+    spacing = (2.5, 0.7, 0.7)
+    z, y, x = np.mgrid[:9, :41, :41]
+    ball = ((z - 4) * 2.5) ** 2 + ((y - 20) * 0.7) ** 2 + ((x - 20) * 0.7) ** 2 <= 10.0 ** 2
+    alpha = edge_alpha(ball, spacing)
+    in_plane = np.zeros((3, 3, 3), bool)
+    in_plane[1] = ndimage.generate_binary_structure(2, 1)
+    edge = ball & ~ndimage.binary_erosion(ball, in_plane)
+    outside = ndimage.binary_dilation(ball, in_plane) & ~ball
+    far = ~ndimage.binary_dilation(ball, in_plane, iterations=4)
+    assert 0.3 < np.median(alpha[edge]) < 0.6  # an outline voxel is about half nodule
+    assert np.median(alpha[outside]) < 0.2 and alpha[far].max() < 0.01
+    assert alpha[4, 20, 20] > 0.99
+    depth = ndimage.distance_transform_edt(ball, sampling=spacing)
+    assert np.median(alpha[np.isclose(depth, EDGE_INSET_MM, atol=0.15)]) == pytest.approx(0.5, abs=0.06)
 
 
 def test_simulated_nodules_go_into_lung_with_their_texture_hu(shared_data):
@@ -35,7 +54,9 @@ def test_simulated_nodules_go_into_lung_with_their_texture_hu(shared_data):
         assert inside.any() and (labels[inside] == 0).all()
         assert np.all(volume.hu[inside] < -400)  # placed into aerated lung
         mean_hu = float(new.volume.hu[inside].mean())
-        low = {"solid": -250, "part-solid": -720, "ground-glass": -760}[item["texture"]]
+        # The edge voxels are partial volume, as in LIDC masks: a real 6 mm solid nodule of the
+        # shared scans averages -360 HU inside its consensus mask.
+        low = {"solid": -450, "part-solid": -760, "ground-glass": -790}[item["texture"]]
         assert low < mean_hu < 150, (item, mean_hu)
         assert 4.0 <= item["diameter_mm"] <= 10.0
     again = simulate([case], 6, library, (4.0, 10.0), seed=3)[0][0]

@@ -5,6 +5,12 @@ to the scan's spacing, placed where the lung is aerated and no nodule is near, a
 the HU of its texture class (solid, part-solid, ground-glass) plus texture noise, blended in
 with a smooth boundary. The label map gains one new label per simulated nodule, so a simulated
 nodule in a validation scan validates.
+
+The boundary follows how LIDC readers outline a nodule: their outline runs on the first pixels
+outside it, so the 50%-consensus mask's edge voxels are partial-volume voxels at about half the
+nodule's density, not solid nodule. The density therefore fades across the mask's edge as a
+normal CDF of the signed distance to it (``EDGE_INSET_MM``, ``EDGE_SIGMA_MM``), measured against
+the shared scans' real nodules (``bench/edge_profile.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, special
 
 from noduleseg.core.errors import DatasetError
 
@@ -29,6 +35,9 @@ TEXTURES = (("solid", 0.5, (4.5, 5.0), (-50.0, 60.0)),
             ("part-solid", 0.25, (2.5, 4.5), (-650.0, -450.0)),
             ("ground-glass", 0.25, (1.0, 2.5), (-700.0, -400.0)))
 SOLID_CORE_HU = (-50.0, 40.0)
+# The density reaches half the nodule's this far inside the mask edge, and fades over this width.
+EDGE_INSET_MM = 0.9
+EDGE_SIGMA_MM = 1.3
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,12 +98,20 @@ def fill_hu(mask: np.ndarray, kind: str, hu_range: tuple[float, float], rng: np.
     return fill.astype(np.float32)
 
 
+def edge_alpha(mask: np.ndarray, spacing_zyx: Sequence[float]) -> np.ndarray:
+    """The nodule's share of each voxel of ``mask``'s box: a normal CDF of the signed distance
+    (mm, positive inside) to the mask's edge, half at ``EDGE_INSET_MM`` inside it."""
+    depth = ndimage.distance_transform_edt(mask, sampling=spacing_zyx)
+    outside = ndimage.distance_transform_edt(~mask, sampling=spacing_zyx)
+    signed = np.where(mask, depth, -outside)
+    return (0.5 * (1.0 + special.erf((signed - EDGE_INSET_MM) / (EDGE_SIGMA_MM * np.sqrt(2.0))))).astype(np.float32)
+
+
 def paint(hu: np.ndarray, labels: np.ndarray, corner: tuple[int, int, int], mask: np.ndarray, fill: np.ndarray,
-          label: int, kind: str, rng: np.random.Generator) -> None:
-    """Blend a nodule into ``hu`` at ``corner`` with a smooth edge; label its voxels."""
+          label: int, kind: str, rng: np.random.Generator, spacing_zyx: Sequence[float]) -> None:
+    """Blend a nodule into ``hu`` at ``corner`` with a partial-volume edge; label its voxels."""
     box = tuple(slice(c, c + n) for c, n in zip(corner, mask.shape))
-    alpha = np.clip(ndimage.gaussian_filter(mask.astype(np.float32), (0.3, 0.7, 0.7)), 0.0, 1.0)
-    alpha = np.maximum(alpha, mask * 0.9)
+    alpha = edge_alpha(mask, spacing_zyx)
     old = hu[box].astype(np.float32)
     new = old * (1 - alpha) + fill * alpha + rng.normal(0.0, 10.0, mask.shape) * (alpha > 0.05)
     if kind != "solid":  # vessels stay visible through ground glass
@@ -130,7 +147,8 @@ def simulate_case(case: TrainCase, count: int, library: ShapeLibrary, diameter_m
         if not mask.any() or not _fits(hu, labels, corner, mask):
             continue
         label = int(labels.max()) + 1
-        paint(hu, labels, tuple(int(c) for c in corner), mask, fill_hu(mask, kind, hu_range, rng), label, kind, rng)
+        paint(hu, labels, tuple(int(c) for c in corner), mask, fill_hu(mask, kind, hu_range, rng), label, kind, rng,
+              spacing)
         centre = np.argwhere(labels == label).mean(axis=0)
         placed.append({"case": case.case_id, "label": label, "texture": kind, "shape_index": index,
                        "diameter_mm": round(float(meta["diameter_mm"]), 2),
