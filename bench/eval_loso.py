@@ -6,7 +6,8 @@ them; the fold's best model then segments every nodule of X from its centre: X's
 plus --eval-synthetic simulated ones placed into X (a seed and random stream training never
 uses, shapes the model's card does not list). Per fold: WORK/fold-X/result.json and .md;
 pooled over the folds done so far: WORK/loso.json and WORK/loso.md (per nodule, by size band).
-A fold whose result.json exists is skipped; an interrupted fold resumes its training run.
+A fold whose result.json exists is skipped (with --reevaluate, its model is evaluated again with
+the current inference code and simulator); an interrupted fold resumes its training run.
 
 Validation (best-stage choice) with only two training scans, --fold-val:
   simval (default): both scans train; validation is a z-slab of the first training scan that
@@ -38,7 +39,7 @@ from noduleseg.training.api import DEFAULT_SHAPES, RunOptions, train
 from noduleseg.training.cli import CONFIG_FLAGS
 from noduleseg.training.config import TrainConfig, make_config
 from noduleseg.training.data import TrainCase, load_case
-from noduleseg.training.eval_run import (DEFAULT_EVAL_SEED, evaluate_cases, place_test_nodules,
+from noduleseg.training.eval_run import (DEFAULT_EVAL_SEED, Evaluation, evaluate_cases, place_test_nodules,
                                          write_evaluation)
 from noduleseg.training.evaluate import (NODULE_COLUMNS, SUMMARY_COLUMNS, NoduleResult, markdown_table,
                                          summarise, summary_rows)
@@ -65,6 +66,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--val-synthetic", type=int, default=12, help="simulated nodules in the simval slab")
     parser.add_argument("--margin-mm", type=float, default=10.0, help="simval slab distance from real nodules")
     parser.add_argument("--folds", help="comma-separated scans to hold out (default: all)")
+    parser.add_argument("--reevaluate", action="store_true",
+                        help="evaluate the trained model of a finished fold again (no training)")
     return parser.parse_args(argv)
 
 
@@ -153,6 +156,24 @@ def build_fold(data: Path, fold_dir: Path, train_ids: list[str], config: TrainCo
     return fold_data, simval
 
 
+def evaluate_fold(data: Path, held_out: str, model_folder: Path, simval: list[dict],
+                  args: argparse.Namespace) -> tuple[dict, Evaluation]:
+    """Evaluate a fold's model on the held-out scan: the result fields and the evaluation."""
+    started = time.monotonic()
+    evaluation = evaluate_cases(load_model(model_folder), [load_case(data, held_out)], args.eval_synthetic,
+                                args.shapes, args.eval_seed, exclude_shapes={p["shape_index"] for p in simval})
+    fields = {"eval_s": round(time.monotonic() - started, 1), "eval_seed": args.eval_seed, **evaluation.to_json()}
+    return fields, evaluation
+
+
+def write_fold(fold_dir: Path, result: dict, evaluation: Evaluation) -> None:
+    notes = [f"Held out {result['fold']}; trained on {', '.join(result['train_cases'])} ({result['fold_val']} "
+             f"validation), model {result['version']}, best stage {result['best_stage']}, val Dice "
+             f"{result['val_dice']}."]
+    write_evaluation(evaluation, None, fold_dir / "result.md", f"LOSO fold {result['fold']}", notes)
+    write_json_atomic(fold_dir / "result.json", result)
+
+
 def run_fold(data: Path, held_out: str, all_ids: list[str], config: TrainConfig, args: argparse.Namespace) -> dict:
     fold_dir = args.work / f"fold-{held_out}"
     train_ids = [c for c in all_ids if c != held_out]
@@ -161,17 +182,23 @@ def run_fold(data: Path, held_out: str, all_ids: list[str], config: TrainConfig,
     options = RunOptions(source="transfer", activate="force", resume=True, shapes=args.shapes)
     entry = train(config, [fold_data], ModelRegistry(fold_dir / "registry"), progress_printer(held_out), options)
     train_s = time.monotonic() - started
-    started = time.monotonic()
-    evaluation = evaluate_cases(load_model(entry.folder), [load_case(data, held_out)], args.eval_synthetic,
-                                args.shapes, args.eval_seed, exclude_shapes={p["shape_index"] for p in simval})
+    fields, evaluation = evaluate_fold(data, held_out, entry.folder, simval, args)
     result = {"fold": held_out, "train_cases": train_ids, "fold_val": args.fold_val, "version": entry.version,
               "model_folder": str(entry.folder), "best_stage": entry.card["best_stage"]["name"],
-              "val_dice": entry.val_dice, "train_s": round(train_s, 1), "eval_s": round(time.monotonic() - started, 1),
-              "eval_seed": args.eval_seed, "config": config.to_json(), **evaluation.to_json()}
-    notes = [f"Held out {held_out}; trained on {', '.join(train_ids)} ({args.fold_val} validation), model "
-             f"{entry.version}, best stage {result['best_stage']}, val Dice {entry.val_dice}."]
-    write_evaluation(evaluation, None, fold_dir / "result.md", f"LOSO fold {held_out}", notes)
-    write_json_atomic(fold_dir / "result.json", result)
+              "val_dice": entry.val_dice, "train_s": round(train_s, 1), "config": config.to_json(), **fields}
+    write_fold(fold_dir, result, evaluation)
+    return result
+
+
+def reevaluate_fold(data: Path, held_out: str, args: argparse.Namespace) -> dict:
+    """A finished fold's model evaluated again; the training fields stay as they were."""
+    fold_dir = args.work / f"fold-{held_out}"
+    result = json.loads((fold_dir / "result.json").read_text())
+    simval = [p for case_id in layout.list_cases(fold_dir / "data")
+              for p in (layout.read_provenance(fold_dir / "data", case_id) or {}).get("simulated", [])]
+    fields, evaluation = evaluate_fold(data, held_out, Path(result["model_folder"]), simval, args)
+    result = {**result, **fields}
+    write_fold(fold_dir, result, evaluation)
     return result
 
 
@@ -208,10 +235,13 @@ def run(args: argparse.Namespace) -> dict:
         raise DatasetError(f"--folds: unknown cases {', '.join(unknown)} (known: {', '.join(all_ids)})")
     for held_out in folds:
         done = args.work / f"fold-{held_out}" / "result.json"
-        if done.exists():
+        if done.exists() and not args.reevaluate:
             log(f"[{held_out}] skipped: {done} exists")
             continue
-        result = run_fold(args.data, held_out, all_ids, config, args)
+        if done.exists():
+            result = reevaluate_fold(args.data, held_out, args)
+        else:
+            result = run_fold(args.data, held_out, all_ids, config, args)
         log(f"[{held_out}] mean 3D Dice {result['summary'].get('all', {}).get('dice_3d')}")
     finished = [args.work / f"fold-{c}" / "result.json" for c in all_ids]
     results = [json.loads(p.read_text()) for p in finished if p.exists()]
