@@ -215,4 +215,11 @@ def test_loso_script_runs_a_tiny_fold_and_skips_it_when_done(tmp_path, capsys):
     assert loso.main(args) == 0
     assert "skipped" in capsys.readouterr().err
     assert (work / "fold-toy001" / "result.json").stat().st_mtime_ns == stamp
+    assert loso.main([*args, "--reevaluate"]) == 0  # scored again, not trained again
+    again = json.loads((work / "fold-toy001" / "result.json").read_text())
+    assert "skipped" not in capsys.readouterr().err
+    assert (work / "fold-toy001" / "result.json").stat().st_mtime_ns != stamp
+    assert again["train_s"] == result["train_s"] and again["version"] == result["version"]
+    untimed = [[{k: v for k, v in row.items() if k != "seconds"} for row in r["nodules"]] for r in (again, result)]
+    assert untimed[0] == untimed[1]  # the same model on the same nodules
     assert loso.main([*args[:-1], "toy999"]) == 2
