@@ -1,7 +1,7 @@
 """Where a nodule mask's edge lies in density: the shared scans' real LIDC masks against simulated ones.
 
 For each nodule the density is normalised between the lung around it (0: median HU of an in-plane
-ring 2-5 pixels outside the mask, at most -700) and the nodule (1: the 75th percentile of HU inside
+ring 3 to 5 pixels outside the mask, at most -700) and the nodule (1: the 75th percentile of HU inside
 it, at most 100). Printed per nodule, as medians: the second and first in-plane pixel rings inside
 the mask's edge, the first and second outside it, and the mask's end slices. A simulator whose edge
 matches the readers' has the same figures as the real masks (``training/synthetic.py``).
