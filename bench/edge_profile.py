@@ -20,6 +20,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from noduleseg.core.loader import load_volume
+from noduleseg.training.api import DEFAULT_SHAPES
 from noduleseg.training.data import TrainCase
 from noduleseg.training.synthetic import ShapeLibrary, simulate_case
 
@@ -60,7 +61,7 @@ def row(name: str, figures: tuple[float, ...]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=DEFAULT_SHAPES.parent, help="the shared data folder")
     parser.add_argument("--simulated", type=int, default=24, help="simulated nodules, 5-20 mm")
     args = parser.parse_args(argv)
     print("| nodule | " + " | ".join(COLUMNS) + " |\n|---|" + "---|" * len(COLUMNS))
