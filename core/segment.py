@@ -5,7 +5,8 @@ The seed slice is segmented first at the finest scale of the model's ladder
 ``MAX_FIELD_FRACTION`` of it, the next coarser scale is tried. That scale is kept for the whole
 nodule. The component at the seed is kept; then slices above and below are segmented in
 batches, each patch centred on the last accepted slice's centroid, keeping only what overlaps
-the previous slice's mask (dilated by one pixel), until nothing is left or the area collapses.
+the previous slice's mask (dilated by one pixel), until nothing is left, the area collapses or
+the outline jumps sideways onto another structure.
 Where the model marks nothing at a click on dense tissue, the click is taken as evidence and the
 nodule is read at a lower threshold. Connectivity per slice keeps attached vessels and chest
 wall out unless the model marks them.
@@ -46,6 +47,11 @@ COLLAPSE_FRACTION = 0.1  # a slice with less than this share of the largest area
 # shrinking (a nodule's end keeps shrinking to nothing).
 TAIL_FRACTION = 0.25
 PLATEAU_FRACTION = 0.85
+# A nodule's outline moves little from one slice to the next; where its centre jumps by more
+# than this share of the outline's radius (the larger of the two slices'), the outline has run
+# onto another structure (a vessel beside the nodule, the diaphragm's partial volume) and the
+# nodule ends. Measured leave-one-scan-out, docs/results/recipes.md ("Where a nodule ends").
+MAX_SHIFT_PER_RADIUS = 0.8
 MAX_Z_PER_DIAMETER = 1.5  # never further from the seed than this many largest in-plane diameters
 MAX_EXTENT_MM = 60.0  # propagation never runs further than this from the seed (lesions <= 50 mm)
 BATCH_PER_DIRECTION = 4
@@ -284,8 +290,19 @@ def _continues(plane: _Plane, previous: _Plane, largest_px: int, seed_k: int,
         return False
     if area < TAIL_FRACTION * largest_px and area >= PLATEAU_FRACTION * previous.area_px:
         return False
+    if _jumps(plane, previous, spacing_zyx[1:]):
+        return False
     diameter_mm = 2.0 * math.sqrt(largest_px * spacing_zyx[1] * spacing_zyx[2] / math.pi)
     return abs(plane.k - seed_k) * spacing_zyx[0] <= MAX_Z_PER_DIAMETER * diameter_mm + spacing_zyx[0]
+
+
+def _jumps(plane: _Plane, previous: _Plane, spacing_yx: tuple[float, float]) -> bool:
+    """Whether the outline's centre moves by more than ``MAX_SHIFT_PER_RADIUS`` of its radius."""
+    (r0, c0), (r1, c1) = previous.centroid_ji, plane.centroid_ji
+    shift_mm = math.hypot((r1 - r0) * spacing_yx[0], (c1 - c0) * spacing_yx[1])
+    radius_px = max(math.sqrt(max(plane.area_px, previous.area_px) / math.pi), 1.0)
+    radius_mm = radius_px * math.sqrt(spacing_yx[0] * spacing_yx[1])
+    return shift_mm > MAX_SHIFT_PER_RADIUS * radius_mm
 
 
 def _has_next(front: _Plane, direction: int, volume: Volume, seed_k: int, max_steps: int) -> bool:

@@ -133,6 +133,21 @@ def test_vessel_leaving_the_nodule_is_cut_off(blob_model):
     assert np.flatnonzero(found.any(axis=(1, 2)))[-1] <= last_sphere_slice + 2
 
 
+def test_an_outline_that_jumps_onto_a_vessel_beside_the_nodule_ends(blob_model):
+    # A vessel runs up from the nodule's top slice, beside it rather than through it: its
+    # section touches the nodule's last cap, so only the jump of the outline's centre tells them
+    # apart (before the jump rule, the outline followed the vessel up to the z bound).
+    volume, (truth,) = spheres([(12, 32, 30)], [7])
+    top = np.flatnonzero(truth.any(axis=(1, 2)))[-1]
+    z, y, x = np.mgrid[:32, :64, :64]
+    vessel = ((y - 32) ** 2 + (x - 39) ** 2 <= 5 ** 2) & (z > top)
+    hu = volume.hu.copy()
+    hu[vessel] = 40
+    found = segment_nodule(volume.with_hu(hu), (30, 32, 12), blob_model).mask.full(volume.shape_zyx)
+    assert dice(found, truth) > 0.8
+    assert not found[top + 1:].any()
+
+
 class UnsureNet:
     """A stand-in network, unit tests only: probability 0.35 wherever the lung-window channel
     shows tissue denser than about -675 HU (a model unsure of faint ground glass)."""
