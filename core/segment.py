@@ -1,12 +1,13 @@
 """Click-to-segment: the 2D U-Net on axial patches, propagated slice by slice into 3D.
 
 The seed slice is segmented first at the finest scale of the model's ladder
-(``model.input.mm_per_px``); while the nodule reaches the patch border or fills more than
-``MAX_FIELD_FRACTION`` of it, the next coarser scale is tried. That scale is kept for the whole
-nodule. The component at the seed is kept; then slices above and below are segmented in
-batches, each patch centred on the last accepted slice's centroid, keeping only what overlaps
-the previous slice's mask (dilated by one pixel), until nothing is left, the area collapses or
-the outline jumps sideways onto another structure.
+(``model.input.mm_per_px``); while the nodule is not found, reaches the patch border or fills
+more than ``MAX_FIELD_FRACTION`` of it, the next coarser scale is tried. At a click on dense
+tissue the ladder goes on past the model's coarsest scale, for lesions too large for it. That
+scale is kept for the whole nodule. The component at the seed is kept; then slices above and
+below are segmented in batches, each patch centred on the last accepted slice's centroid,
+keeping only what overlaps the previous slice's mask (dilated by one pixel), until nothing is
+left, the area collapses or the outline jumps sideways onto another structure.
 Where the model marks nothing at a click on dense tissue, the click is taken as evidence and the
 nodule is read at a lower threshold. Connectivity per slice keeps attached vessels and chest
 wall out unless the model marks them.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -41,6 +43,13 @@ THRESHOLD = 0.5
 SEED_FALLBACK_THRESHOLD = 0.25
 FALLBACK_MIN_HU = -750.0
 MAX_FIELD_FRACTION = 0.7  # a nodule wider than this share of the patch goes to a coarser scale
+# The model outlines a lesion up to about a third of its field; a larger, homogeneous one reads
+# as chest wall (the shipped model misses a uniform 30 mm ball at 1.0 mm/px and finds it at 1.5).
+# So the ladder goes on past the model's coarsest scale in steps of COARSER_STEP until the field
+# is LESION_FIELD_SHARE times the largest lesion: 0.5, 1.0, 1.5, 2.25 mm/px for a 64 px patch.
+MAX_LESION_MM = 50.0
+LESION_FIELD_SHARE = 2.5
+COARSER_STEP = 1.5
 SEED_SEARCH_MM = 3.0  # a click this close to a nodule still selects it
 COLLAPSE_FRACTION = 0.1  # a slice with less than this share of the largest area ends the nodule
 # A vessel leaving the nodule: the area drops below TAIL_FRACTION of the largest and then stops
@@ -94,6 +103,14 @@ class _Plane:
 
 
 # --- model -------------------------------------------------------------------------------
+
+
+def _ladder(model: LoadedModel) -> tuple[float, ...]:
+    """The model's scales, finest first, then coarser ones up to the largest lesion's field."""
+    ladder = list(model.input.mm_per_px)
+    while model.input.patch_px * ladder[-1] < LESION_FIELD_SHARE * MAX_LESION_MM:
+        ladder.append(ladder[-1] * COARSER_STEP)
+    return tuple(ladder)
 
 
 def _predict(volume: Volume, model: LoadedModel, requests: Sequence[tuple[int, tuple[float, float]]],
@@ -178,12 +195,22 @@ def _to_plane(volume: Volume, k: int, probability: np.ndarray, geometry: PatchGe
 Prediction = tuple[list[PatchGeometry], np.ndarray]
 
 
+class _Found(NamedTuple):
+    """A seed slice found at one threshold: its scale, its plane, and whether it fits the patch."""
+
+    mm_per_px: float
+    threshold: float
+    plane: _Plane
+    fits: bool
+
+
 def _seed_at(volume: Volume, seed: tuple[int, int, int], predictions: dict[float, Prediction],
-             model: LoadedModel, threshold: float) -> tuple[float, _Plane] | None:
-    """The seed slice at one threshold, going coarser while the nodule does not fit the patch."""
+             model: LoadedModel, threshold: float, scales: Sequence[float]) -> _Found | None:
+    """The seed slice at one threshold, going coarser along ``scales`` while the nodule does not
+    fit the patch (the coarsest find when none fits)."""
     i, j, k = seed
-    found: tuple[float, _Plane] | None = None
-    for mm_per_px in model.input.mm_per_px:
+    found: _Found | None = None
+    for mm_per_px in scales:
         if mm_per_px not in predictions:
             predictions[mm_per_px] = _predict(volume, model, [(k, (float(j), float(i)))], mm_per_px)
         geometries, probability = predictions[mm_per_px]
@@ -194,26 +221,31 @@ def _seed_at(volume: Volume, seed: tuple[int, int, int], predictions: dict[float
                           (j, i), SEED_SEARCH_MM + 2 * mm_per_px, threshold)
         if plane is None:
             continue
-        found = (mm_per_px, plane)
-        if _fits(component):
+        found = _Found(mm_per_px, threshold, plane, _fits(component))
+        if found.fits:
             break
     return found
 
 
-def _seed_plane(volume: Volume, seed: tuple[int, int, int],
-                model: LoadedModel) -> tuple[float, float, _Plane]:
-    """The seed slice: (scale, threshold, plane); the fallback threshold only where the model
-    marks nothing at a click on dense tissue at ``THRESHOLD`` (each scale's forward pass is made
-    once)."""
+def _seed_plane(volume: Volume, seed: tuple[int, int, int], model: LoadedModel) -> _Found:
+    """The seed slice on the model's own scales. At a click on dense tissue, where the model
+    marks nothing there, the fallback threshold; and where the nodule is still missing or does not
+    fit, the scales coarser than the model's (each scale's forward pass is made once)."""
     i, j, k = seed
     dense = np.median(volume.hu[k, max(0, j - 1):j + 2, max(0, i - 1):i + 2]) >= FALLBACK_MIN_HU
     predictions: dict[float, Prediction] = {}
-    for threshold in (THRESHOLD, SEED_FALLBACK_THRESHOLD) if dense else (THRESHOLD,):
-        found = _seed_at(volume, seed, predictions, model, threshold)
-        if found is not None:
-            return found[0], threshold, found[1]
-    raise SegmentationError(f"no nodule found at seed ({i}, {j}, {k}): click inside the "
-                            "nodule, or draw a box around it")
+    own = model.input.mm_per_px
+    found = _seed_at(volume, seed, predictions, model, THRESHOLD, own)
+    if found is None and dense:
+        found = _seed_at(volume, seed, predictions, model, SEED_FALLBACK_THRESHOLD, own)
+    if dense and (found is None or not found.fits):
+        coarser = _seed_at(volume, seed, predictions, model, THRESHOLD, _ladder(model)[len(own):])
+        if coarser is not None and (found is None or coarser.fits):
+            found = coarser
+    if found is None:
+        raise SegmentationError(f"no nodule found at seed ({i}, {j}, {k}): click inside the "
+                                "nodule, or draw a box around it")
+    return found
 
 
 # --- propagation -------------------------------------------------------------------------
@@ -360,14 +392,14 @@ def segment_nodule(volume: Volume, seed_ijk: Sequence[float], model: LoadedModel
     """
     seed = _check_seed(volume, seed_ijk)
     _check_cancel(cancel)
-    mm_per_px, threshold, plane = _seed_plane(volume, seed, model)
-    return _nodule(volume, model, seed, mm_per_px, threshold, plane, progress, cancel)
+    found = _seed_plane(volume, seed, model)
+    return _nodule(volume, model, seed, found.mm_per_px, found.threshold, found.plane, progress, cancel)
 
 
 def segment_slice(volume: Volume, seed_ijk: Sequence[float], model: LoadedModel) -> np.ndarray:
     """The nodule's outline on the seed's slice only: bool (y, x) of the slice's shape."""
     seed = _check_seed(volume, seed_ijk)
-    _, _, plane = _seed_plane(volume, seed, model)
+    plane = _seed_plane(volume, seed, model).plane
     out = np.zeros(volume.shape_zyx[1:], dtype=bool)
     out[plane.box] = plane.mask
     return out
@@ -388,10 +420,11 @@ def _check_box(volume: Volume, box_ijk: Sequence[float]) -> tuple[int, int, int,
 
 def _box_scale(model: LoadedModel, extent_mm: float) -> float:
     """The finest scale whose patch holds the box within the field share, else the coarsest."""
-    for mm_per_px in model.input.mm_per_px:
+    ladder = _ladder(model)
+    for mm_per_px in ladder:
         if extent_mm <= MAX_FIELD_FRACTION * model.input.patch_px * mm_per_px:
             return mm_per_px
-    return model.input.mm_per_px[-1]
+    return ladder[-1]
 
 
 def _box_plane(volume: Volume, model: LoadedModel, box: tuple[int, int, int, int, int],

@@ -164,6 +164,28 @@ def test_a_click_on_faint_tissue_is_followed_at_the_lower_threshold(blob_model):
         segment_nodule(volume, (5, 5, 16), unsure)  # aerated lung: no second reading
 
 
+class FieldShareNet:
+    """A stand-in network, unit tests only: marks tissue denser than about -675 HU, unless it
+    covers more than a third of the patch (a model that reads a field-filling lesion as chest
+    wall, as the shipped one does with a uniform 30 mm ball at 1 mm/px)."""
+
+    def predict(self, channels: torch.Tensor) -> torch.Tensor:
+        dense = (channels[:, :1] > 0.45).float()
+        return dense * (dense.mean(dim=(1, 2, 3), keepdim=True) <= 1 / 3)
+
+
+def test_a_lesion_too_large_for_the_models_scales_is_found_on_a_coarser_one(blob_model):
+    # 48 mm wide: at the model's scales (1 and 2 mm/px, 32 px patches) it covers more than a
+    # third of the patch; the ladder goes on past them, to 3 mm/px.
+    model = LoadedModel(FieldShareNet(), blob_model.input, {"version": "field-share"})
+    volume, (truth,) = spheres([(24, 80, 80)], [34], shape=(48, 160, 160))
+    nodule = segment_nodule(volume, (80, 80, 24), model)
+    assert dice(nodule.mask.full(volume.shape_zyx), truth) > 0.9
+    assert nodule.measurements.long_axis_mm == pytest.approx(47.6, rel=0.1)
+    with pytest.raises(SegmentationError, match="no nodule found at seed"):
+        segment_nodule(volume, (5, 5, 24), model)  # aerated lung: no coarser search
+
+
 class RecordingNet:
     """The real network, recording the input of every forward pass."""
 
