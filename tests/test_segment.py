@@ -184,6 +184,8 @@ def test_a_lesion_too_large_for_the_models_scales_is_found_on_a_coarser_one(blob
     assert nodule.measurements.long_axis_mm == pytest.approx(47.6, rel=0.1)
     with pytest.raises(SegmentationError, match="no nodule found at seed"):
         segment_nodule(volume, (5, 5, 24), model)  # aerated lung: no coarser search
+    boxed = segment_box(volume, (44, 44, 116, 116, 24), model)  # a 51 mm box: 3 mm/px
+    assert dice(boxed.mask.full(volume.shape_zyx), truth) > 0.9
 
 
 class RecordingNet:
