@@ -116,6 +116,7 @@ def load_model(folder: str | Path | None = None) -> LoadedModel:
     card = read_card(folder)
     if card.get("architecture") != ARCHITECTURE:
         raise ModelError(f"{folder}: architecture {card.get('architecture')!r} is not {ARCHITECTURE}")
+    spec = _input_spec(card, folder / CARD_FILE)
     weights = folder / card.get("weights", WEIGHTS_FILE)
     if not weights.exists():
         raise ModelError(f"{weights}: weights file missing")
@@ -128,7 +129,19 @@ def load_model(folder: str | Path | None = None) -> LoadedModel:
     except Exception as error:  # torch raises many types for a corrupt or foreign file
         raise ModelError(f"{weights}: cannot load weights ({error})") from None
     net.eval()
-    return LoadedModel(net, InputSpec.from_json(card["input"]), card, folder)
+    return LoadedModel(net, spec, card, folder)
+
+
+def _input_spec(card: dict[str, Any], path: Path) -> InputSpec:
+    """The card's input section, refused (naming the card) where it cannot drive inference."""
+    try:
+        spec = InputSpec.from_json(card["input"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelError(f"{path}: the input section is missing or malformed ({error!r})") from None
+    if spec.patch_px <= 0 or not spec.mm_per_px or min(spec.mm_per_px) <= 0:
+        raise ModelError(f"{path}: input needs a positive patch_px and mm_per_px scales, got "
+                         f"{spec.patch_px} and {list(spec.mm_per_px)}")
+    return spec
 
 
 def shipped_model_dir() -> Path:

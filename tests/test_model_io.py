@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -30,6 +32,21 @@ def test_tampered_weights_are_refused(tmp_path):
 def test_folder_without_card_is_refused(tmp_path):
     with pytest.raises(ModelError, match="no model card"):
         load_model(tmp_path)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"mm_per_px": [0.0]}, "positive patch_px and mm_per_px"),
+    ({"mm_per_px": []}, "positive patch_px and mm_per_px"),
+    ({"patch_px": None}, "input section is missing or malformed"),
+])
+def test_a_card_whose_input_cannot_drive_inference_is_refused(tmp_path, change, message):
+    folder = save_model(tmp_path / "m", build_unet(decoder_widths=(8, 8, 8, 8)), {}, InputSpec())
+    card = json.loads((folder / "card.json").read_text())
+    card["input"].update(change)
+    (folder / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match=message) as refused:
+        load_model(folder)
+    assert "card.json" in str(refused.value)
 
 
 def test_input_spec_keeps_its_slice_offsets_and_older_cards_read_as_2d():
