@@ -61,6 +61,10 @@ PLATEAU_FRACTION = 0.85
 # onto another structure (a vessel beside the nodule, the diaphragm's partial volume) and the
 # nodule ends. Measured leave-one-scan-out, docs/results/recipes.md ("Where a nodule ends").
 MAX_SHIFT_PER_RADIUS = 0.8
+# A touching neighbour beyond the nodule's end: along one direction the area shrinks below
+# REGROWTH_FALL of its peak, then grows to more than REGROWTH_RISE times the smallest since.
+REGROWTH_FALL = 0.6
+REGROWTH_RISE = 1.5
 MAX_Z_PER_DIAMETER = 1.5  # never further from the seed than this many largest in-plane diameters
 MAX_EXTENT_MM = 60.0  # propagation never runs further than this from the seed (lesions <= 50 mm)
 BATCH_PER_DIRECTION = 4
@@ -228,9 +232,9 @@ def _seed_at(volume: Volume, seed: tuple[int, int, int], predictions: dict[float
 
 
 def _seed_plane(volume: Volume, seed: tuple[int, int, int], model: LoadedModel) -> _Found:
-    """The seed slice on the model's own scales. At a click on dense tissue, where the model
-    marks nothing there, the fallback threshold; and where the nodule is still missing or does not
-    fit, the scales coarser than the model's (each scale's forward pass is made once)."""
+    """The seed slice, on the model's own scales. At a click on dense tissue: the fallback
+    threshold where the model marks nothing, then the scales coarser than the model's where the
+    nodule is still missing or does not fit. Each scale's forward pass is made once."""
     i, j, k = seed
     dense = np.median(volume.hu[k, max(0, j - 1):j + 2, max(0, i - 1):i + 2]) >= FALLBACK_MIN_HU
     predictions: dict[float, Prediction] = {}
@@ -288,6 +292,7 @@ def _propagate(volume: Volume, model: LoadedModel, mm_per_px: float, threshold: 
     """Grow the nodule from the seed slice up and down; returns slice -> plane."""
     planes = {seed.k: seed}
     fronts = {+1: seed, -1: seed}
+    profiles = {+1: (seed.area_px, seed.area_px), -1: (seed.area_px, seed.area_px)}
     largest = seed.area_px
     max_steps = int(MAX_EXTENT_MM / volume.spacing_zyx[0])
     batch = _first_batch(seed, volume.spacing_zyx)
@@ -302,11 +307,12 @@ def _propagate(volume: Volume, model: LoadedModel, mm_per_px: float, threshold: 
             if direction not in fronts or fronts[direction].k != k - direction:
                 continue
             plane = _follow(volume, fronts[direction], k, values, geometry, threshold)
-            if plane is None or not _continues(plane, fronts[direction], largest, seed.k,
-                                               volume.spacing_zyx):
+            if (plane is None or _regrows(plane.area_px, *profiles[direction])
+                    or not _continues(plane, fronts[direction], largest, seed.k, volume.spacing_zyx)):
                 del fronts[direction]
                 continue
             planes[k], fronts[direction] = plane, plane
+            profiles[direction] = _profile_after(profiles[direction], plane.area_px)
             largest = max(largest, plane.area_px)
         fronts = {d: p for d, p in fronts.items() if _has_next(p, d, volume, seed.k, max_steps)}
         batch = BATCH_PER_DIRECTION
@@ -326,6 +332,17 @@ def _continues(plane: _Plane, previous: _Plane, largest_px: int, seed_k: int,
         return False
     diameter_mm = 2.0 * math.sqrt(largest_px * spacing_zyx[1] * spacing_zyx[2] / math.pi)
     return abs(plane.k - seed_k) * spacing_zyx[0] <= MAX_Z_PER_DIAMETER * diameter_mm + spacing_zyx[0]
+
+
+def _regrows(area_px: int, peak_px: int, trough_px: int) -> bool:
+    """Whether the area grows again after shrinking well below its peak: a second structure."""
+    return trough_px < REGROWTH_FALL * peak_px and area_px > REGROWTH_RISE * trough_px
+
+
+def _profile_after(profile: tuple[int, int], area_px: int) -> tuple[int, int]:
+    """(peak, smallest since the peak) of the area along one direction, one slice further."""
+    peak_px, trough_px = profile
+    return (area_px, area_px) if area_px > peak_px else (peak_px, min(trough_px, area_px))
 
 
 def _jumps(plane: _Plane, previous: _Plane, spacing_yx: tuple[float, float]) -> bool:

@@ -148,6 +148,16 @@ def test_an_outline_that_jumps_onto_a_vessel_beside_the_nodule_ends(blob_model):
     assert not found[top + 1:].any()
 
 
+def test_a_nodule_touching_another_above_it_ends_where_the_area_grows_again(blob_model):
+    # Two 9.8 mm balls stacked in z, touching at their caps: the outline shrinks to the caps and
+    # grows again into the second ball (no sideways jump, so only the area profile shows it).
+    volume, (lower, upper) = spheres([(10, 32, 30), (17, 32, 30)], [7, 7])
+    found = segment_nodule(volume, (30, 32, 10), blob_model).mask.full(volume.shape_zyx)
+    assert dice(found, lower) > 0.8
+    first_upper = np.flatnonzero(upper.any(axis=(1, 2)))[0]
+    assert not found[first_upper + 1:].any()
+
+
 class UnsureNet:
     """A stand-in network, unit tests only: probability 0.35 wherever the lung-window channel
     shows tissue denser than about -675 HU (a model unsure of faint ground glass)."""
