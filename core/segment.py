@@ -7,7 +7,8 @@ tissue the ladder goes on past the model's coarsest scale, for lesions too large
 scale is kept for the whole nodule. The component at the seed is kept; then slices above and
 below are segmented in batches, each patch centred on the last accepted slice's centroid,
 keeping only what overlaps the previous slice's mask (dilated by one pixel), until nothing is
-left, the area collapses or the outline jumps sideways onto another structure.
+left, the area collapses or grows again after shrinking, or the outline jumps sideways onto
+another structure.
 Where the model marks nothing at a click on dense tissue, the click is taken as evidence and the
 nodule is read at a lower threshold. Connectivity per slice keeps attached vessels and chest
 wall out unless the model marks them.
@@ -307,8 +308,8 @@ def _propagate(volume: Volume, model: LoadedModel, mm_per_px: float, threshold: 
             if direction not in fronts or fronts[direction].k != k - direction:
                 continue
             plane = _follow(volume, fronts[direction], k, values, geometry, threshold)
-            if (plane is None or _regrows(plane.area_px, *profiles[direction])
-                    or not _continues(plane, fronts[direction], largest, seed.k, volume.spacing_zyx)):
+            if plane is None or not _continues(plane, fronts[direction], profiles[direction], largest,
+                                               seed.k, volume.spacing_zyx):
                 del fronts[direction]
                 continue
             planes[k], fronts[direction] = plane, plane
@@ -320,10 +321,13 @@ def _propagate(volume: Volume, model: LoadedModel, mm_per_px: float, threshold: 
     return planes
 
 
-def _continues(plane: _Plane, previous: _Plane, largest_px: int, seed_k: int,
+def _continues(plane: _Plane, previous: _Plane, profile: tuple[int, int], largest_px: int, seed_k: int,
                spacing_zyx: tuple[float, float, float]) -> bool:
-    """Whether slice ``plane`` still belongs to the nodule grown so far."""
+    """Whether slice ``plane`` still belongs to the nodule grown so far (``profile``: the peak
+    area along this direction and the smallest since)."""
     area = plane.area_px
+    if _regrows(area, *profile):
+        return False
     if area < COLLAPSE_FRACTION * largest_px:
         return False
     if area < TAIL_FRACTION * largest_px and area >= PLATEAU_FRACTION * previous.area_px:
