@@ -158,12 +158,17 @@ def test_a_nodule_touching_another_above_it_ends_where_the_area_grows_again(blob
     assert not found[first_upper + 1:].any()
 
 
+def denser_than_lung(channels: torch.Tensor) -> torch.Tensor:
+    """1.0 where the lung-window channel shows tissue denser than about -675 HU, else 0.0."""
+    return (channels[:, :1] > 0.45).float()
+
+
 class UnsureNet:
-    """A stand-in network, unit tests only: probability 0.35 wherever the lung-window channel
-    shows tissue denser than about -675 HU (a model unsure of faint ground glass)."""
+    """A stand-in network, unit tests only: probability 0.35 wherever the tissue is denser than
+    lung (``denser_than_lung``): a model unsure of faint ground glass."""
 
     def predict(self, channels: torch.Tensor) -> torch.Tensor:
-        return 0.35 * (channels[:, :1] > 0.45).float()
+        return 0.35 * denser_than_lung(channels)
 
 
 def test_a_click_on_faint_tissue_is_followed_at_the_lower_threshold(blob_model):
@@ -175,12 +180,12 @@ def test_a_click_on_faint_tissue_is_followed_at_the_lower_threshold(blob_model):
 
 
 class FieldShareNet:
-    """A stand-in network, unit tests only: marks tissue denser than about -675 HU, unless it
-    covers more than a third of the patch (a model that reads a field-filling lesion as chest
-    wall, as the shipped one does with a uniform 30 mm ball at 1 mm/px)."""
+    """A stand-in network, unit tests only: marks tissue denser than lung (``denser_than_lung``)
+    unless it covers more than a third of the patch (a model that reads a field-filling lesion as
+    chest wall, as the shipped one does with a uniform 30 mm ball at 1 mm/px)."""
 
     def predict(self, channels: torch.Tensor) -> torch.Tensor:
-        dense = (channels[:, :1] > 0.45).float()
+        dense = denser_than_lung(channels)
         return dense * (dense.mean(dim=(1, 2, 3), keepdim=True) <= 1 / 3)
 
 
