@@ -31,7 +31,7 @@ CONFIG_FLAGS = {"--strategy": "strategy", "--seed": "seed", "--val-fraction": "v
                 "--batch-size": "batch_size", "--repeats": "repeats", "--negative-ratio": "negative_ratio",
                 "--beyond-end": "beyond_end_slices", "--synthetic": "synthetic", "--lr": "lr",
                 "--epochs": "epochs", "--stage-epochs": "stage_epochs",
-                "--layer-stage-epochs": "layer_stage_epochs", "--lr-schedule": "lr_schedule",
+                "--layer-stage-epochs": "layer_stage_epochs", "--lr-schedule": "lr_schedule", "--loss": "loss",
                 "--input-windows": "input_windows",
                 "--slice-offsets-mm": "slice_offsets_mm",
                 "--average-stages": "average_stages",

@@ -22,13 +22,27 @@ from .pool import PatchPool
 from .sampling import Site
 
 
-def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy plus soft Dice over the whole batch (empty targets are fine)."""
+def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor, per_patch: bool = False) -> torch.Tensor:
+    """Binary cross-entropy plus soft Dice (empty targets are fine).
+
+    The Dice term pools the whole batch, or (``per_patch``) is the mean of each patch's own Dice
+    over the patches whose target holds a nodule: a small or faint nodule's outline then weighs
+    as much as a large one's, and the empty patches (past a nodule's end, hard negatives) are
+    left to the cross-entropy.
+    """
     bce = F.binary_cross_entropy_with_logits(logits, target)
     probability = torch.sigmoid(logits)
-    intersection = (probability * target).sum()
-    soft_dice = (2 * intersection + 1.0) / (probability.sum() + target.sum() + 1.0)
-    return bce + (1.0 - soft_dice)
+    if per_patch:
+        dims = tuple(range(1, target.ndim))
+        present = target.sum(dims) > 0
+        if not present.any():
+            return bce
+        probability, target = probability[present], target[present]
+    else:
+        dims = tuple(range(target.ndim))
+    intersection = (probability * target).sum(dims)
+    soft_dice = (2 * intersection + 1.0) / (probability.sum(dims) + target.sum(dims) + 1.0)
+    return bce + (1.0 - soft_dice.mean())
 
 
 def dice(true_positive: float, predicted: float, target: float) -> float:

@@ -1,0 +1,54 @@
+"""The training loss: cross-entropy plus soft Dice, pooled over the batch or per patch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from noduleseg.training.config import ConfigError, make_config
+from noduleseg.training.metrics import dice_bce_loss
+
+SURE = 12.0  # a logit whose sigmoid is 1 to six decimals
+
+
+def disc_target(radius: int, size: int = 32) -> torch.Tensor:
+    rows, cols = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    return (((rows - size // 2) ** 2 + (cols - size // 2) ** 2) <= radius ** 2).float()
+
+
+def answer(prediction: torch.Tensor) -> torch.Tensor:
+    """Logits that say ``prediction`` (1 inside, 0 outside) with certainty."""
+    return (prediction * 2 - 1) * SURE
+
+
+def test_per_patch_dice_weighs_a_missed_small_nodule_as_much_as_a_found_large_one():
+    large, small = disc_target(12), disc_target(2)
+    target = torch.stack([large, small])[:, None]
+    logits = answer(torch.stack([large, torch.zeros_like(small)])[:, None])
+
+    pooled = dice_bce_loss(logits, target)
+    per_patch = dice_bce_loss(logits, target, per_patch=True)
+    bce = F.binary_cross_entropy_with_logits(logits, target)
+
+    assert pooled - bce < 0.05  # 13 missed pixels among 450: the batch Dice hardly notices
+    assert per_patch - bce == pytest.approx(0.5, abs=0.05)  # one of two nodules found
+
+
+def test_per_patch_dice_leaves_empty_patches_to_the_cross_entropy():
+    target = torch.zeros(2, 1, 32, 32)
+    logits = answer(torch.stack([disc_target(3), torch.zeros(32, 32)])[:, None])
+    bce = F.binary_cross_entropy_with_logits(logits, target)
+
+    assert dice_bce_loss(logits, target, per_patch=True) == pytest.approx(bce.item())
+    assert dice_bce_loss(logits, target) > bce + 0.9  # pooled: a false positive on an empty batch
+
+
+def test_both_losses_agree_on_a_perfect_answer_and_an_unknown_loss_is_refused():
+    target = torch.stack([disc_target(5), torch.zeros(32, 32)])[:, None]
+    logits = answer(target)
+    for per_patch in (False, True):
+        assert dice_bce_loss(logits, target, per_patch=per_patch) == pytest.approx(0.0, abs=1e-3)
+    assert make_config(loss="patch_dice").loss == "patch_dice"
+    with pytest.raises(ConfigError, match="loss 'focal'"):
+        make_config(loss="focal")
