@@ -28,11 +28,13 @@ def test_per_patch_dice_weighs_a_missed_small_nodule_as_much_as_a_found_large_on
     logits = answer(torch.stack([large, torch.zeros_like(small)])[:, None])
 
     pooled = dice_bce_loss(logits, target)
-    per_patch = dice_bce_loss(logits, target, per_patch=True)
+    per_patch = dice_bce_loss(logits, target, patch_share=1.0)
+    half = dice_bce_loss(logits, target, patch_share=0.5)
     bce = F.binary_cross_entropy_with_logits(logits, target)
 
     assert pooled - bce < 0.05  # 13 missed pixels among 450: the batch Dice hardly notices
     assert per_patch - bce == pytest.approx(0.5, abs=0.05)  # one of two nodules found
+    assert half == pytest.approx((pooled + per_patch) / 2)
 
 
 def test_per_patch_dice_leaves_empty_patches_to_the_cross_entropy():
@@ -40,15 +42,15 @@ def test_per_patch_dice_leaves_empty_patches_to_the_cross_entropy():
     logits = answer(torch.stack([disc_target(3), torch.zeros(32, 32)])[:, None])
     bce = F.binary_cross_entropy_with_logits(logits, target)
 
-    assert dice_bce_loss(logits, target, per_patch=True) == pytest.approx(bce.item())
+    assert dice_bce_loss(logits, target, patch_share=1.0) == pytest.approx(bce.item())
     assert dice_bce_loss(logits, target) > bce + 0.9  # pooled: a false positive on an empty batch
 
 
-def test_both_losses_agree_on_a_perfect_answer_and_an_unknown_loss_is_refused():
+def test_every_mix_agrees_on_a_perfect_answer_and_a_share_outside_0_1_is_refused():
     target = torch.stack([disc_target(5), torch.zeros(32, 32)])[:, None]
     logits = answer(target)
-    for per_patch in (False, True):
-        assert dice_bce_loss(logits, target, per_patch=per_patch) == pytest.approx(0.0, abs=1e-3)
-    assert make_config(loss="patch_dice").loss == "patch_dice"
-    with pytest.raises(ConfigError, match="loss 'focal'"):
-        make_config(loss="focal")
+    for share in (0.0, 0.5, 1.0):
+        assert dice_bce_loss(logits, target, patch_share=share) == pytest.approx(0.0, abs=1e-3)
+    assert make_config(patch_dice_share="0.5").patch_dice_share == 0.5
+    with pytest.raises(ConfigError, match="patch_dice_share 1.5"):
+        make_config(patch_dice_share=1.5)

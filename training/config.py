@@ -17,7 +17,6 @@ from .augment import Augmentation
 
 STRATEGIES = ("scratch", "frozen", "finetune", "bsft", "lsft")
 LR_SCHEDULES = ("cosine", "constant")
-LOSSES = ("batch_dice", "patch_dice")
 
 
 class ConfigError(NodulesegError):
@@ -57,8 +56,9 @@ class TrainConfig:
             cosine from its start value to ``lr_floor`` times it, by step) or ``constant``.
         lr_floor: The cosine schedule's last rate as a share of the first.
         weight_decay: Adam weight decay.
-        loss: Cross-entropy plus soft Dice pooled over the batch (``batch_dice``) or averaged
-            over the patches that hold a nodule (``patch_dice``; ``metrics.dice_bce_loss``).
+        patch_dice_share: The loss is cross-entropy plus soft Dice; the Dice term's share that is
+            averaged over the patches holding a nodule rather than pooled over the batch
+            (``metrics.dice_bce_loss``).
         epochs: Epochs of the one-stage strategies (scratch, frozen, finetune).
         stage_epochs: Epochs per BSFT stage: one value for all, or one per stage.
         average_stages: The result is the mean of the final weights of every stage that
@@ -93,7 +93,7 @@ class TrainConfig:
     lr_schedule: str = "cosine"
     lr_floor: float = 0.05
     weight_decay: float = 1e-5
-    loss: str = "batch_dice"
+    patch_dice_share: float = 0.0
     epochs: int = 10
     stage_epochs: tuple[int, ...] = (2,)
     average_stages: bool = False
@@ -120,8 +120,8 @@ class TrainConfig:
             problems.append("batch_size and repeats must be at least 1")
         if self.lr_schedule not in LR_SCHEDULES:
             problems.append(f"lr_schedule {self.lr_schedule!r} is not one of {', '.join(LR_SCHEDULES)}")
-        if self.loss not in LOSSES:
-            problems.append(f"loss {self.loss!r} is not one of {', '.join(LOSSES)}")
+        if not 0.0 <= self.patch_dice_share <= 1.0:
+            problems.append(f"patch_dice_share {self.patch_dice_share} must be in [0, 1]")
         if not 0.0 <= self.lr_floor <= 1.0:
             problems.append(f"lr_floor {self.lr_floor} must be in [0, 1]")
         if self.device not in ("auto", "cpu", "cuda"):

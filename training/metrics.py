@@ -22,27 +22,31 @@ from .pool import PatchPool
 from .sampling import Site
 
 
-def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor, per_patch: bool = False) -> torch.Tensor:
+def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor, patch_share: float = 0.0) -> torch.Tensor:
     """Binary cross-entropy plus soft Dice (empty targets are fine).
 
-    The Dice term pools the whole batch, or (``per_patch``) is the mean of each patch's own Dice
-    over the patches whose target holds a nodule: a small or faint nodule's outline then weighs
-    as much as a large one's, and the empty patches (past a nodule's end, hard negatives) are
-    left to the cross-entropy.
+    The Dice term mixes the Dice pooled over the whole batch with the mean of each patch's own
+    Dice over the patches whose target holds a nodule, ``patch_share`` being the latter's weight.
+    Per patch, a small or faint nodule's outline weighs as much as a large one's, and the empty
+    patches (past a nodule's end, hard negatives) are left to the other terms.
     """
     bce = F.binary_cross_entropy_with_logits(logits, target)
     probability = torch.sigmoid(logits)
-    if per_patch:
-        dims = tuple(range(1, target.ndim))
-        present = target.sum(dims) > 0
-        if not present.any():
-            return bce
-        probability, target = probability[present], target[present]
-    else:
-        dims = tuple(range(target.ndim))
+    pooled = 1.0 - soft_dice(probability, target, tuple(range(target.ndim)))
+    if patch_share == 0.0:
+        return bce + pooled
+    dims = tuple(range(1, target.ndim))
+    present = target.sum(dims) > 0
+    if not present.any():
+        return bce + (1.0 - patch_share) * pooled
+    per_patch = 1.0 - soft_dice(probability[present], target[present], dims).mean()
+    return bce + (1.0 - patch_share) * pooled + patch_share * per_patch
+
+
+def soft_dice(probability: torch.Tensor, target: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """Soft Dice summed over ``dims`` (smoothed by 1, so empty against empty is 1)."""
     intersection = (probability * target).sum(dims)
-    soft_dice = (2 * intersection + 1.0) / (probability.sum(dims) + target.sum(dims) + 1.0)
-    return bce + (1.0 - soft_dice.mean())
+    return (2 * intersection + 1.0) / (probability.sum(dims) + target.sum(dims) + 1.0)
 
 
 def dice(true_positive: float, predicted: float, target: float) -> float:
