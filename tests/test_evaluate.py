@@ -170,11 +170,11 @@ def test_cli_bad_dataset_or_shapes_is_one_line_and_exit_2(blob_model, tmp_path, 
     assert status == 2 and err.count("\n") == 1 and "cannot read the nodule shape library" in err
 
 
-def load_bench_script():
+def load_bench_script(name: str = "eval_loso"):
     import importlib.util
     from pathlib import Path
-    path = Path(__file__).resolve().parents[1] / "bench" / "eval_loso.py"
-    spec = importlib.util.spec_from_file_location("eval_loso", path)
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -223,3 +223,25 @@ def test_loso_script_runs_a_tiny_fold_and_skips_it_when_done(tmp_path, capsys):
     untimed = [[{k: v for k, v in row.items() if k != "seconds"} for row in r["nodules"]] for r in (again, result)]
     assert untimed[0] == untimed[1]  # the same model on the same nodules
     assert loso.main([*args[:-1], "toy999"]) == 2
+
+
+def test_pairing_two_loso_runs_compares_the_same_nodules_and_refuses_different_ones(tmp_path, capsys):
+    pair = load_bench_script("pair_loso")
+
+    def run(name: str, dice: list[float], seeds: list[int]) -> str:
+        records = [{"case_id": "c", "label": i + 1, "seed_ijk": [s, 0, 0], "simulated": i > 0, "band": "<10 mm",
+                    "texture": "solid" if i else "real", "dice_3d": d, "dice_2d": d, "over_slices": 1,
+                    "under_slices": 0} for i, (d, s) in enumerate(zip(dice, seeds))]
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "loso.json").write_text(json.dumps({"nodules": records}))
+        return str(tmp_path / name)
+
+    new, base = run("new", [0.9, 0.5, None], [1, 2, 3]), run("base", [0.7, 0.6, 0.4], [1, 2, 3])
+    assert pair.main([new, base]) == 0
+    table = capsys.readouterr().out
+    assert "| all | 3 | 0.467 | 0.567 |" in table  # a missed nodule (None) counts 0
+    assert "| real | 1 | 0.900 | 0.700 |" in table and "| simulated solid | 2 | 0.250 | 0.500 |" in table
+    assert "| 1 / 2 |" in table
+    other = run("other", [0.7, 0.6, 0.4], [1, 2, 4])
+    with pytest.raises(SystemExit, match="do not test the same nodules"):
+        pair.main([new, other])
