@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from noduleseg.training.evaluate import markdown_table
+
 FIELDS = ("dice_3d", "dice_2d", "over_slices", "under_slices")
 TIE = 1e-3
 
@@ -54,17 +56,21 @@ def paired_rows(pairs: list[tuple[Path, Path]]) -> dict[str, np.ndarray]:
     return {group: np.asarray(values, dtype=float) for group, values in rows.items()}
 
 
+COLUMNS = ("group", "n", "3D new", "3D base", "2D new", "2D base", "past end new / base", "short new / base",
+           "3D higher / lower")
+
+
 def report(rows: dict[str, np.ndarray]) -> str:
-    lines = ["| group | n | 3D new | 3D base | 2D new | 2D base | past end new / base "
-             "| short new / base | 3D higher / lower |", "|---" * 9 + "|"]
+    table = []
     for group in sorted(rows, key=lambda g: (g != "all", g)):
         values = rows[group]
         new, base = values[:, 0].mean(axis=0), values[:, 1].mean(axis=0)
         higher = int((values[:, 0, 0] > values[:, 1, 0] + TIE).sum())
         lower = int((values[:, 0, 0] < values[:, 1, 0] - TIE).sum())
-        lines.append(f"| {group} | {len(values)} | {new[0]:.3f} | {base[0]:.3f} | {new[1]:.3f} | {base[1]:.3f} "
-                     f"| {new[2]:.2f} / {base[2]:.2f} | {new[3]:.2f} / {base[3]:.2f} | {higher} / {lower} |")
-    return "\n".join(lines)
+        table.append(dict(zip(COLUMNS, (group, len(values), new[0], base[0], new[1], base[1],
+                                        f"{new[2]:.2f} / {base[2]:.2f}", f"{new[3]:.2f} / {base[3]:.2f}",
+                                        f"{higher} / {lower}"))))
+    return markdown_table(table, COLUMNS)
 
 
 def main(argv: list[str] | None = None) -> int:
