@@ -54,3 +54,21 @@ def test_every_mix_agrees_on_a_perfect_answer_and_a_share_outside_0_1_is_refused
     assert make_config(patch_dice_share="0.5").patch_dice_share == 0.5
     with pytest.raises(ConfigError, match="patch_dice_share 1.5"):
         make_config(patch_dice_share=1.5)
+
+
+def test_a_nodule_tip_below_full_weight_counts_in_proportion_to_its_area():
+    large, tip = disc_target(12), disc_target(1)  # 5 pixels: a nodule's tip on its end slice
+    target = torch.stack([large, tip])[:, None]
+    logits = answer(torch.stack([large, torch.zeros_like(tip)])[:, None])
+    bce = F.binary_cross_entropy_with_logits(logits, target)
+
+    even = (dice_bce_loss(logits, target, patch_share=1.0) - bce).item()
+    weighted = (dice_bce_loss(logits, target, patch_share=1.0, full_weight_px=50.0) - bce).item()
+
+    tip_loss = 1 - 1 / 6  # the missed tip's own soft Dice: (0 + 1) / (0 + 5 + 1)
+    assert even == pytest.approx(tip_loss / 2, abs=0.01)
+    assert weighted == pytest.approx(tip_loss * 0.1 / 1.1, abs=0.01)  # the tip weighs 5/50 against 1
+    both_large = torch.stack([large, large])[:, None]
+    assert dice_bce_loss(answer(both_large), both_large, 1.0, 50.0) == pytest.approx(0.0, abs=1e-3)
+    with pytest.raises(ConfigError, match="patch_dice_full_px -1"):
+        make_config(patch_dice_full_px=-1)

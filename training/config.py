@@ -59,6 +59,8 @@ class TrainConfig:
         patch_dice_share: The loss is cross-entropy plus soft Dice; the Dice term's share that is
             averaged over the patches holding a nodule rather than pooled over the batch
             (``metrics.dice_bce_loss``).
+        patch_dice_full_px: In that per-patch mean, a patch whose target has fewer pixels
+            weighs in proportion to its area (0: every patch weighs the same).
         epochs: Epochs of the one-stage strategies (scratch, frozen, finetune).
         stage_epochs: Epochs per BSFT stage: one value for all, or one per stage.
         average_stages: The result is the mean of the final weights of every stage that
@@ -94,6 +96,7 @@ class TrainConfig:
     lr_floor: float = 0.05
     weight_decay: float = 1e-5
     patch_dice_share: float = 0.0
+    patch_dice_full_px: float = 0.0
     epochs: int = 10
     stage_epochs: tuple[int, ...] = (2,)
     average_stages: bool = False
@@ -122,6 +125,8 @@ class TrainConfig:
             problems.append(f"lr_schedule {self.lr_schedule!r} is not one of {', '.join(LR_SCHEDULES)}")
         if not 0.0 <= self.patch_dice_share <= 1.0:
             problems.append(f"patch_dice_share {self.patch_dice_share} must be in [0, 1]")
+        if self.patch_dice_full_px < 0:
+            problems.append(f"patch_dice_full_px {self.patch_dice_full_px} cannot be negative")
         if not 0.0 <= self.lr_floor <= 1.0:
             problems.append(f"lr_floor {self.lr_floor} must be in [0, 1]")
         if self.device not in ("auto", "cpu", "cuda"):

@@ -62,7 +62,8 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, pool: 
         set_schedule(optimizer, schedule_factor(config, done))
         image, target = (t.to(dist.device, non_blocking=True) for t in pool.batch(indices, spec))
         with dist.autocast():
-            loss = dice_bce_loss(model(image).float(), target, config.patch_dice_share)
+            loss = dice_bce_loss(model(image).float(), target, config.patch_dice_share,
+                                 config.patch_dice_full_px)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

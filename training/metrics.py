@@ -22,13 +22,17 @@ from .pool import PatchPool
 from .sampling import Site
 
 
-def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor, patch_share: float = 0.0) -> torch.Tensor:
+def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor, patch_share: float = 0.0,
+                  full_weight_px: float = 0.0) -> torch.Tensor:
     """Binary cross-entropy plus soft Dice (empty targets are fine).
 
     The Dice term mixes the Dice pooled over the whole batch with the mean of each patch's own
     Dice over the patches whose target holds a nodule, ``patch_share`` being the latter's weight.
     Per patch, a small or faint nodule's outline weighs as much as a large one's, and the empty
-    patches (past a nodule's end, hard negatives) are left to the other terms.
+    patches (past a nodule's end, hard negatives) are left to the other terms. A patch whose
+    target is smaller than ``full_weight_px`` pixels (a nodule's tip on its end slice) weighs
+    in that mean in proportion to its area, so that drawing a blob where the nodule may end
+    does not pay more than the pooled Dice lets it.
     """
     bce = F.binary_cross_entropy_with_logits(logits, target)
     probability = torch.sigmoid(logits)
@@ -36,10 +40,14 @@ def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor, patch_share: float
     if patch_share == 0.0:
         return bce + pooled
     dims = tuple(range(1, target.ndim))
-    present = target.sum(dims) > 0
+    area = target.sum(dims)
+    present = area > 0
     if not present.any():
         return bce + (1.0 - patch_share) * pooled
-    per_patch = 1.0 - soft_dice(probability[present], target[present], dims).mean()
+    weight = area[present] / full_weight_px if full_weight_px > 0 else torch.ones_like(area[present])
+    weight = weight.clamp(max=1.0)
+    per_patch = 1.0 - soft_dice(probability[present], target[present], dims)
+    per_patch = (weight * per_patch).sum() / weight.sum()
     return bce + (1.0 - patch_share) * pooled + patch_share * per_patch
 
 
