@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # torch loads only when a model is saved or loaded: reading c
 WEIGHTS_FILE = "weights.pt"
 CARD_FILE = "card.json"
 ARCHITECTURE = "bsft-unet-vgg16"
+# The outline is where the probability reaches the card's "threshold"; cards before it: 0.5.
+DEFAULT_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,11 @@ class LoadedModel:
     @property
     def version(self) -> str:
         return str(self.card.get("version", "unversioned"))
+
+    @property
+    def threshold(self) -> float:
+        """The probability the outline is cut at (from the card; 0.5 on cards before it)."""
+        return float(self.card.get("threshold", DEFAULT_THRESHOLD))
 
 
 def save_model(folder: str | Path, net: "BsftUNet", card: dict[str, Any], input_spec: InputSpec,

@@ -36,7 +36,7 @@ from .windowing import encode_planes
 __all__ = ["NoduleMask", "Nodule", "SegmentationCancelled", "segment_nodule", "segment_box",
            "segment_slice"]
 
-THRESHOLD = 0.5
+# The outline is cut at the model's own threshold (``LoadedModel.threshold``, from its card).
 # Where the model marks nothing at a click on tissue denser than aerated lung (the 3x3 median
 # at least FALLBACK_MIN_HU, the low end of ground glass), the click itself is evidence of a
 # nodule: the seed slice is read again at a lower threshold and the nodule is followed at it
@@ -240,11 +240,11 @@ def _seed_plane(volume: Volume, seed: tuple[int, int, int], model: LoadedModel) 
     dense = np.median(volume.hu[k, max(0, j - 1):j + 2, max(0, i - 1):i + 2]) >= FALLBACK_MIN_HU
     predictions: dict[float, Prediction] = {}
     own = model.input.mm_per_px
-    found = _seed_at(volume, seed, predictions, model, THRESHOLD, own)
+    found = _seed_at(volume, seed, predictions, model, model.threshold, own)
     if found is None and dense:
         found = _seed_at(volume, seed, predictions, model, SEED_FALLBACK_THRESHOLD, own)
     if dense and (found is None or not found.fits):
-        coarser = _seed_at(volume, seed, predictions, model, THRESHOLD, _ladder(model)[len(own):])
+        coarser = _seed_at(volume, seed, predictions, model, model.threshold, _ladder(model)[len(own):])
         if coarser is not None and (found is None or coarser.fits):
             found = coarser
     if found is None:
@@ -454,7 +454,7 @@ def _box_plane(volume: Volume, model: LoadedModel, box: tuple[int, int, int, int
     i0, j0, i1, j1, k = box
     centre = ((j0 + j1) / 2.0, (i0 + i1) / 2.0)
     geometries, probability = _predict(volume, model, [(k, centre)], mm_per_px)
-    native_box, native = _native(probability[0], geometries[0], volume.shape_zyx[1:], THRESHOLD)
+    native_box, native = _native(probability[0], geometries[0], volume.shape_zyx[1:], model.threshold)
     inside = _reframe(np.ones((j1 - j0 + 1, i1 - i0 + 1), bool),
                       (slice(j0, j1 + 1), slice(i0, i1 + 1)), native_box)
     labels, count = ndimage.label(native & inside)
@@ -490,4 +490,4 @@ def segment_box(volume: Volume, box_ijk: Sequence[float], model: LoadedModel, *,
     mm_per_px = _box_scale(model, extent_mm)
     plane = _box_plane(volume, model, box, mm_per_px)
     seed = (int(round((i0 + i1) / 2)), int(round((j0 + j1) / 2)), k)
-    return _nodule(volume, model, seed, mm_per_px, THRESHOLD, plane, progress, cancel)
+    return _nodule(volume, model, seed, mm_per_px, model.threshold, plane, progress, cancel)

@@ -179,6 +179,24 @@ def test_a_click_on_faint_tissue_is_followed_at_the_lower_threshold(blob_model):
         segment_nodule(volume, (5, 5, 16), unsure)  # aerated lung: no second reading
 
 
+class ShellNet:
+    """A stand-in network, unit tests only: probability 0.55 on tissue denser than lung, 0.65 on
+    solid tissue (a model that draws a faint rim wider than its solid core)."""
+
+    def predict(self, channels: torch.Tensor) -> torch.Tensor:
+        return 0.55 * denser_than_lung(channels) + 0.1 * (channels[:, :1] > 0.9).float()
+
+
+def test_the_outline_is_cut_at_the_threshold_on_the_models_card(blob_model):
+    volume, (rim, core) = spheres([(16, 32, 30), (16, 32, 30)], [10, 6], hu_inside=-500)
+    volume.hu[core] = 40
+    cards = {"version": "shell"}, {"version": "shell", "threshold": 0.6}
+    default, cut_higher = (LoadedModel(ShellNet(), blob_model.input, card) for card in cards)
+    assert default.threshold == 0.5 and cut_higher.threshold == 0.6
+    assert dice(segment_nodule(volume, (30, 32, 16), default).mask.full(volume.shape_zyx), rim) > 0.85
+    assert dice(segment_nodule(volume, (30, 32, 16), cut_higher).mask.full(volume.shape_zyx), core) > 0.8
+
+
 class FieldShareNet:
     """A stand-in network, unit tests only: marks tissue denser than lung (``denser_than_lung``)
     unless it covers more than a third of the patch (a model that reads a field-filling lesion as

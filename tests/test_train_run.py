@@ -32,7 +32,7 @@ def png_size(path):
 
 def test_bsft_run_registers_a_complete_version_and_reports_events(dataset, tmp_path):
     events = []
-    config = make_config(strategy="bsft", stage_epochs=(1,), **TINY)
+    config = make_config(strategy="bsft", stage_epochs=(1,), threshold=0.6, **TINY)
     entry = train(config, [dataset], ModelRegistry(tmp_path), events.append, RunOptions(source="transfer"))
     kinds = [e["event"] for e in events if e["event"] != "step"]
     assert kinds == ["run_start"] + ["stage_start", "epoch", "stage_end"] * 5 + ["done"]
@@ -47,6 +47,7 @@ def test_bsft_run_registers_a_complete_version_and_reports_events(dataset, tmp_p
     assert card["metrics"]["val_dice"] == pytest.approx(card["stages"][best]["val_dice"], abs=0.02)
     assert card["parent"]["kind"] == "transfer" and card["run_id"]
     assert load_model(entry.folder).input.patch_px == 32
+    assert card["threshold"] == 0.6 and load_model(entry.folder).threshold == 0.6  # the app cuts where training did
     assert png_size(entry.folder / "curves.png") == (640, 320)
     assert "| index | name | released" in (entry.folder / "report.md").read_text()
     assert ModelRegistry(tmp_path).current().version == entry.version

@@ -88,7 +88,8 @@ def _baseline(registry: ModelRegistry, data: TrainingData, dist: DistContext) ->
     model = load_model(current.folder)
     if model.input != data.spec:
         return None
-    result = validate(model.net.to(dist.device), data.val_pool, data.val_sites, data.spec, dist.device, dist)
+    result = validate(model.net.to(dist.device), data.val_pool, data.val_sites, data.spec, dist.device, dist,
+                      model.threshold)
     return {"version": current.version, "val_dice": result.dice}
 
 
@@ -98,7 +99,7 @@ def _card(config, start, split, data, state, placed, datasets, val_cases, valida
     n_nodules = sum(len(c.nodule_ids()) for c in all_cases)
     return {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "strategy": config.strategy, "seed": config.seed, "config": config.to_json(),
+        "strategy": config.strategy, "seed": config.seed, "config": config.to_json(), "threshold": config.threshold,
         "transfer_source": start.parent if start.parent["kind"] == "transfer" else start.parent.get("transfer_source"),
         "parent": start.parent,
         "training_data": {"datasets": [str(Path(d).resolve()) for d in datasets], "cases": len(all_cases),
@@ -156,7 +157,7 @@ def train(config: TrainConfig, datasets: Sequence[str | Path], registry: ModelRe
     run_dir = registry.run_dir(run_id)
     state = run_stages(start.net, stages, data, config, dist, run_dir, run_id, progress, options.resume)
     start.net.load_state_dict(state.best_weights)
-    validation = validate(start.net, val_pool, val_sites, start.spec, dist.device, dist)
+    validation = validate(start.net, val_pool, val_sites, start.spec, dist.device, dist, config.threshold)
     baseline = _baseline(registry, data, dist)
     if not dist.is_main:
         dist.barrier()

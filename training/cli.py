@@ -33,7 +33,7 @@ CONFIG_FLAGS = {"--strategy": "strategy", "--seed": "seed", "--val-fraction": "v
                 "--epochs": "epochs", "--stage-epochs": "stage_epochs",
                 "--layer-stage-epochs": "layer_stage_epochs", "--lr-schedule": "lr_schedule",
                 "--patch-dice-share": "patch_dice_share",
-                "--patch-dice-full-px": "patch_dice_full_px",
+                "--patch-dice-full-px": "patch_dice_full_px", "--threshold": "threshold",
                 "--input-windows": "input_windows",
                 "--slice-offsets-mm": "slice_offsets_mm",
                 "--average-stages": "average_stages",

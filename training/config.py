@@ -59,6 +59,8 @@ class TrainConfig:
         patch_dice_share: The loss is cross-entropy plus soft Dice; the Dice term's share that is
             averaged over the patches holding a nodule rather than pooled over the batch
             (``metrics.dice_bce_loss``).
+        threshold: The probability the outline is cut at, in validation and (through the
+            card) in the app; a loss with a per-patch Dice draws wider and is cut higher.
         patch_dice_full_px: In that per-patch mean, a patch whose target has fewer pixels
             weighs in proportion to its area (0: every patch weighs the same).
         epochs: Epochs of the one-stage strategies (scratch, frozen, finetune).
@@ -97,6 +99,7 @@ class TrainConfig:
     weight_decay: float = 1e-5
     patch_dice_share: float = 0.0
     patch_dice_full_px: float = 0.0
+    threshold: float = 0.5
     epochs: int = 10
     stage_epochs: tuple[int, ...] = (2,)
     average_stages: bool = False
@@ -127,6 +130,8 @@ class TrainConfig:
             problems.append(f"patch_dice_share {self.patch_dice_share} must be in [0, 1]")
         if self.patch_dice_full_px < 0:
             problems.append(f"patch_dice_full_px {self.patch_dice_full_px} cannot be negative")
+        if not 0.0 < self.threshold < 1.0:
+            problems.append(f"threshold {self.threshold} must be between 0 and 1")
         if not 0.0 <= self.lr_floor <= 1.0:
             problems.append(f"lr_floor {self.lr_floor} must be in [0, 1]")
         if self.device not in ("auto", "cpu", "cuda"):

@@ -102,13 +102,14 @@ def _add_to_stage_sum(net: BsftUNet, state: RunState) -> None:
     state.stage_sum, state.stage_count = total, state.stage_count + 1
 
 
-def _average_stages(net: BsftUNet, state: RunState, data: TrainingData, dist: DistContext) -> dict:
+def _average_stages(net: BsftUNet, state: RunState, data: TrainingData, dist: DistContext,
+                    threshold: float) -> dict:
     """Make the mean of the stages' final weights the result (a record like a stage's)."""
     reference = net.state_dict()
     mean = {k: (v / state.stage_count).to(reference[k].dtype) if v.is_floating_point() else v
             for k, v in state.stage_sum.items()}
     net.load_state_dict(mean)
-    validation = validate(net, data.val_pool, data.val_sites, data.spec, dist.device, dist)
+    validation = validate(net, data.val_pool, data.val_sites, data.spec, dist.device, dist, threshold)
     record = {"name": AVERAGE_STAGE, "released": [], "epochs": 0, "lr": 0.0, "scaled": False,
               "index": len(state.stages), "stages_averaged": state.stage_count,
               "val_dice": validation.dice, "val_global_dice": validation.global_dice, "best": True}
@@ -131,7 +132,7 @@ def _run_epoch(model: torch.nn.Module, net: BsftUNet, optimizer: torch.optim.Opt
                          config.augmentation())
     step_event = {"stage": stage.name, "epoch": state.epoch, "epochs": stage.epochs}
     loss = train_epoch(model, optimizer, pool, data.spec, config, dist, step_event, progress)
-    validation = validate(net, data.val_pool, data.val_sites, data.spec, dist.device, dist)
+    validation = validate(net, data.val_pool, data.val_sites, data.spec, dist.device, dist, config.threshold)
     state.epochs.append({"stage": stage.name, "stage_index": state.stage, "epoch": state.epoch, "loss": loss,
                          "val_dice": validation.dice, "val_global_dice": validation.global_dice,
                          "patches": len(order) * dist.world, "seconds": time.monotonic() - epoch_started})
@@ -178,7 +179,8 @@ def run_stages(net: BsftUNet, stages: Sequence[Stage], data: TrainingData, confi
                       "eta_s": _eta(state, stages, started, done_here)})
         summed = validation is not None and config.average_stages  # a stage that trained enters the average
         if validation is None:
-            validation = last_validation or validate(net, data.val_pool, data.val_sites, data.spec, dist.device, dist)
+            validation = last_validation or validate(net, data.val_pool, data.val_sites, data.spec, dist.device,
+                                                     dist, config.threshold)
         last_validation = validation
         record = _record_stage(net, state, stage, validation)
         if summed:
@@ -195,5 +197,5 @@ def run_stages(net: BsftUNet, stages: Sequence[Stage], data: TrainingData, confi
                 drop_stage_sum(run_dir, state.stage_count - 1)
         progress({"event": "stage_end", **record})
     if config.average_stages and state.stage_count > 1:
-        progress({"event": "stage_end", **_average_stages(net, state, data, dist)})
+        progress({"event": "stage_end", **_average_stages(net, state, data, dist, config.threshold)})
     return state

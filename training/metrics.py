@@ -8,6 +8,7 @@ pools every validation patch, hard negatives included.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -79,8 +80,10 @@ class Validation:
 
 
 def patch_sums(net: torch.nn.Module, pool: PatchPool, spec: InputSpec, device: torch.device,
-               dist: DistContext, batch_size: int = 32) -> np.ndarray:
-    """(n, 3) true positives, predicted and target pixels per patch (sharded over processes)."""
+               dist: DistContext, threshold: float = 0.5, batch_size: int = 32) -> np.ndarray:
+    """(n, 3) true positives, predicted and target pixels per patch (sharded over processes),
+    the prediction cut where the probability reaches ``threshold``."""
+    cut = math.log(threshold / (1.0 - threshold))  # the same cut on the logits
     sums = torch.zeros((len(pool), 3), dtype=torch.float64, device=device)
     mine = np.arange(dist.rank, len(pool), dist.world)
     net.eval()
@@ -89,7 +92,7 @@ def patch_sums(net: torch.nn.Module, pool: PatchPool, spec: InputSpec, device: t
             indices = mine[start:start + batch_size]
             image, target = pool.batch(indices, spec)
             with dist.autocast():
-                predicted = (net(image.to(device)) > 0).to(torch.float64)
+                predicted = (net(image.to(device)) >= cut).to(torch.float64)
             target = target.to(device, torch.float64)
             sums[torch.from_numpy(indices).to(device)] = torch.stack(
                 [(predicted * target).sum((1, 2, 3)), predicted.sum((1, 2, 3)), target.sum((1, 2, 3))], dim=1)
@@ -98,11 +101,11 @@ def patch_sums(net: torch.nn.Module, pool: PatchPool, spec: InputSpec, device: t
 
 
 def validate(net: torch.nn.Module, pool: PatchPool, sites: Sequence[Site], spec: InputSpec,
-             device: torch.device, dist: DistContext) -> Validation:
-    """Per-nodule and global Dice of ``net`` on the validation pool."""
+             device: torch.device, dist: DistContext, threshold: float = 0.5) -> Validation:
+    """Per-nodule and global Dice of ``net`` on the validation pool, cut at ``threshold``."""
     if len(pool) == 0:
         return Validation(float("nan"), float("nan"), ())
-    sums = patch_sums(net, pool, spec, device, dist)
+    sums = patch_sums(net, pool, spec, device, dist, threshold)
     keys = [(sites[s].case, sites[s].nodule) for s in pool.sites]
     per_nodule = []
     for key in sorted({k for k in keys if k[1] > 0}):
