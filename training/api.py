@@ -99,7 +99,8 @@ def _card(config, start, split, data, state, placed, datasets, val_cases, valida
     n_nodules = sum(len(c.nodule_ids()) for c in all_cases)
     return {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "strategy": config.strategy, "seed": config.seed, "config": config.to_json(), "threshold": config.threshold,
+        "strategy": config.strategy, "seed": config.seed, "config": config.to_json(),
+        "threshold": config.threshold,
         "transfer_source": start.parent if start.parent["kind"] == "transfer" else start.parent.get("transfer_source"),
         "parent": start.parent,
         "training_data": {"datasets": [str(Path(d).resolve()) for d in datasets], "cases": len(all_cases),

@@ -59,10 +59,10 @@ class TrainConfig:
         patch_dice_share: The loss is cross-entropy plus soft Dice; the Dice term's share that is
             averaged over the patches holding a nodule rather than pooled over the batch
             (``metrics.dice_bce_loss``).
-        threshold: The probability the outline is cut at, in validation and (through the
-            card) in the app; a loss with a per-patch Dice draws wider and is cut higher.
         patch_dice_full_px: In that per-patch mean, a patch whose target has fewer pixels
             weighs in proportion to its area (0: every patch weighs the same).
+        threshold: The probability the outline is cut at, in validation and (through the
+            card) in the app; a loss with a per-patch Dice draws wider and is cut higher.
         epochs: Epochs of the one-stage strategies (scratch, frozen, finetune).
         stage_epochs: Epochs per BSFT stage: one value for all, or one per stage.
         average_stages: The result is the mean of the final weights of every stage that

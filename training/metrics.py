@@ -32,8 +32,7 @@ def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor, patch_share: float
     Per patch, a small or faint nodule's outline weighs as much as a large one's, and the empty
     patches (past a nodule's end, hard negatives) are left to the other terms. A patch whose
     target is smaller than ``full_weight_px`` pixels (a nodule's tip on its end slice) weighs
-    in that mean in proportion to its area, so that drawing a blob where the nodule may end
-    does not pay more than the pooled Dice lets it.
+    in that mean in proportion to its area.
     """
     bce = F.binary_cross_entropy_with_logits(logits, target)
     probability = torch.sigmoid(logits)
