@@ -24,6 +24,7 @@ Run (sizes: see --help; the lead's command is in the evaluation report):
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -117,7 +118,7 @@ def slab_away_from_nodules(labels: np.ndarray, spacing_z: float, margin_mm: floa
 def validating_patient(base: str, others: list[str], seed: int) -> str:
     """A patient id the engine's split (sha256 rank with ``seed``) puts before all ``others``."""
     lowest = min(patient_unit(p, seed) for p in others)
-    return next(f"{base}{n}" for n in range(10_000) if patient_unit(f"{base}{n}", seed) < lowest)
+    return next(f"{base}{n}" for n in itertools.count() if patient_unit(f"{base}{n}", seed) < lowest)
 
 
 def add_simval_case(data: Path, fold_data: Path, source_id: str, patients: list[str], config: TrainConfig,

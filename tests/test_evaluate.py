@@ -245,3 +245,11 @@ def test_pairing_two_loso_runs_compares_the_same_nodules_and_refuses_different_o
     other = run("other", [0.7, 0.6, 0.4], [1, 2, 4])
     with pytest.raises(SystemExit, match="do not test the same nodules"):
         pair.main([new, other])
+
+
+def test_the_simval_patient_sorts_first_even_behind_a_patient_whose_hash_is_tiny():
+    from noduleseg.training.split import patient_unit
+    script = load_bench_script()
+    first = next(f"p{n}" for n in range(1_000_000) if patient_unit(f"p{n}", 4) < 1e-5)  # 1 in 100,000
+    chosen = script.validating_patient("simval-", [first, "p-other"], 4)
+    assert patient_unit(chosen, 4) < patient_unit(first, 4)
