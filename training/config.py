@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from noduleseg.core.errors import NodulesegError
+from noduleseg.core.model_io import DEFAULT_THRESHOLD
 from noduleseg.core.windowing import INPUT_WINDOWS, MODEL_WINDOWS
 
 from .augment import Augmentation
@@ -99,7 +100,7 @@ class TrainConfig:
     weight_decay: float = 1e-5
     patch_dice_share: float = 0.0
     patch_dice_full_px: float = 0.0
-    threshold: float = 0.5
+    threshold: float = DEFAULT_THRESHOLD
     epochs: int = 10
     stage_epochs: tuple[int, ...] = (2,)
     average_stages: bool = False

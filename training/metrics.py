@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from noduleseg.core.model_io import InputSpec
+from noduleseg.core.model_io import DEFAULT_THRESHOLD, InputSpec
 
 from .distributed import DistContext
 from .pool import PatchPool
@@ -79,7 +79,7 @@ class Validation:
 
 
 def patch_sums(net: torch.nn.Module, pool: PatchPool, spec: InputSpec, device: torch.device,
-               dist: DistContext, threshold: float = 0.5, batch_size: int = 32) -> np.ndarray:
+               dist: DistContext, threshold: float = DEFAULT_THRESHOLD, batch_size: int = 32) -> np.ndarray:
     """(n, 3) true positives, predicted and target pixels per patch (sharded over processes),
     the prediction cut where the probability reaches ``threshold``."""
     cut = math.log(threshold / (1.0 - threshold))  # the same cut on the logits
@@ -100,7 +100,7 @@ def patch_sums(net: torch.nn.Module, pool: PatchPool, spec: InputSpec, device: t
 
 
 def validate(net: torch.nn.Module, pool: PatchPool, sites: Sequence[Site], spec: InputSpec,
-             device: torch.device, dist: DistContext, threshold: float = 0.5) -> Validation:
+             device: torch.device, dist: DistContext, threshold: float = DEFAULT_THRESHOLD) -> Validation:
     """Per-nodule and global Dice of ``net`` on the validation pool, cut at ``threshold``."""
     if len(pool) == 0:
         return Validation(float("nan"), float("nan"), ())
