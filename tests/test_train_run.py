@@ -152,3 +152,40 @@ def test_a_resumed_run_averages_the_stages_finished_before_the_crash(dataset, tm
     entry = train(config, [dataset], registry, options=RunOptions(source="transfer", resume=True))
     assert entry.card["stages"][-1]["stages_averaged"] == 3 and len(stage_ends) == 3
     assert_result_is_the_mean(entry, stage_ends)
+
+
+@pytest.fixture()
+def epoch_ends(monkeypatch):
+    """The real engine, keeping the weights at the end of each epoch."""
+    from noduleseg.training import engine
+
+    kept, run_epoch = [], engine._run_epoch
+
+    def keep(model, net, *args):
+        validation = run_epoch(model, net, *args)
+        kept.append({k: v.detach().clone().float() for k, v in net.state_dict().items() if v.is_floating_point()})
+        return validation
+
+    monkeypatch.setattr(engine, "_run_epoch", keep)
+    return kept
+
+
+def test_average_epochs_makes_the_mean_of_every_epochs_weights_the_result_across_a_crash(
+        dataset, tmp_path, epoch_ends):
+    config = make_config(strategy="bsft", stage_epochs=(2, 1, 0, 0, 0), average_stages=True,
+                         average_epochs=True, **TINY)
+    registry = ModelRegistry(tmp_path)
+
+    def crash(event):
+        if event["event"] == "step" and event["stage"] == "decoder+enc5" and event["epoch"] == 1:
+            raise Kill
+
+    with pytest.raises(Kill):
+        train(config, [dataset], registry, crash, RunOptions(source="transfer"))
+    assert len(epoch_ends) == 1
+    assert [p.name for p in (tmp_path / ".runs").rglob("stage_sum_*.pt")] == ["stage_sum_1.pt"]
+    entry = train(config, [dataset], registry, options=RunOptions(source="transfer", resume=True))
+    average = entry.card["stages"][-1]
+    assert average["name"] == "average of stages" and average["epochs_averaged"] == 3
+    assert len(epoch_ends) == 3
+    assert_result_is_the_mean(entry, epoch_ends)

@@ -104,3 +104,5 @@ def test_config_from_toml_with_flags_on_top_and_refusals(tmp_path):
         make_config(slice_offsets_mm="0,0")
     with pytest.raises(ConfigError, match="patch_px 30"):
         make_config(patch_px=30)
+    with pytest.raises(ConfigError, match="average_epochs needs average_stages"):
+        make_config(average_epochs=True)

@@ -35,9 +35,10 @@ class RunState:
         best_stage: Index of the best completed stage (-1: none yet).
         best_dice: Its validation Dice.
         best_weights: Its weights (CPU tensors).
-        stage_sum: Sum of the final weights of the stages completed with at least one epoch
-            (CPU float tensors; integer buffers hold the latest value).
-        stage_count: How many stages ``stage_sum`` adds up.
+        stage_sum: Sum of the final weights of the stages completed with at least one epoch,
+            or of the epochs completed with ``average_epochs`` (CPU float tensors; integer
+            buffers hold the latest value).
+        stage_count: How many stages (or epochs) ``stage_sum`` adds up.
         optimizer: Optimiser state of the stage in progress.
         wall_s: Training seconds spent before this process started.
     """

@@ -36,7 +36,7 @@ CONFIG_FLAGS = {"--strategy": "strategy", "--seed": "seed", "--val-fraction": "v
                 "--patch-dice-full-px": "patch_dice_full_px", "--threshold": "threshold",
                 "--input-windows": "input_windows",
                 "--slice-offsets-mm": "slice_offsets_mm",
-                "--average-stages": "average_stages",
+                "--average-stages": "average_stages", "--average-epochs": "average_epochs",
                 "--device": "device"}
 
 

@@ -68,6 +68,8 @@ class TrainConfig:
         stage_epochs: Epochs per BSFT stage: one value for all, or one per stage.
         average_stages: The result is the mean of the final weights of every stage that
             trained (weight averaging along the release), not the best stage's weights.
+        average_epochs: With ``average_stages``, the mean takes every epoch's final weights
+            instead of every stage's (as stochastic weight averaging does).
         layer_stage_epochs: Epochs per LSFT stage: one value for all, or one per stage.
         device: ``auto``, ``cpu`` or ``cuda``.
         amp: Mixed precision (bfloat16 autocast) on CUDA.
@@ -104,6 +106,7 @@ class TrainConfig:
     epochs: int = 10
     stage_epochs: tuple[int, ...] = (2,)
     average_stages: bool = False
+    average_epochs: bool = False
     layer_stage_epochs: tuple[int, ...] = (1,)
     device: str = "auto"
     amp: bool = True
@@ -135,6 +138,8 @@ class TrainConfig:
             problems.append(f"threshold {self.threshold} must be between 0 and 1")
         if not 0.0 <= self.lr_floor <= 1.0:
             problems.append(f"lr_floor {self.lr_floor} must be in [0, 1]")
+        if self.average_epochs and not self.average_stages:
+            problems.append("average_epochs needs average_stages")
         if self.device not in ("auto", "cpu", "cuda"):
             problems.append(f"device {self.device!r} must be auto, cpu or cuda")
         if min(self.stage_epochs + self.layer_stage_epochs + (self.epochs,)) < 0:

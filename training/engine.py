@@ -103,15 +103,16 @@ def _add_to_stage_sum(net: BsftUNet, state: RunState) -> None:
 
 
 def _average_stages(net: BsftUNet, state: RunState, data: TrainingData, dist: DistContext,
-                    threshold: float) -> dict:
-    """Make the mean of the stages' final weights the result (a record like a stage's)."""
+                    threshold: float, unit: str) -> dict:
+    """Make the mean of the summed weights (each of the ``unit``, stages or epochs) the result
+    (a record like a stage's)."""
     reference = net.state_dict()
     mean = {k: (v / state.stage_count).to(reference[k].dtype) if v.is_floating_point() else v
             for k, v in state.stage_sum.items()}
     net.load_state_dict(mean)
     validation = validate(net, data.val_pool, data.val_sites, data.spec, dist.device, dist, threshold)
     record = {"name": AVERAGE_STAGE, "released": [], "epochs": 0, "lr": 0.0, "scaled": False,
-              "index": len(state.stages), "stages_averaged": state.stage_count,
+              "index": len(state.stages), f"{unit}_averaged": state.stage_count,
               "val_dice": validation.dice, "val_global_dice": validation.global_dice, "best": True}
     for earlier in state.stages:
         earlier["best"] = False
@@ -139,6 +140,16 @@ def _run_epoch(model: torch.nn.Module, net: BsftUNet, optimizer: torch.optim.Opt
     state.epoch += 1
     state.optimizer = optimizer.state_dict()
     return validation
+
+
+def _save_progress(run_dir: Path, state: RunState, net: BsftUNet, run_id: str, summed: bool) -> None:
+    """Checkpoint; a new weight sum is written before the checkpoint that names it, and the
+    sum it replaces is dropped after."""
+    if summed:
+        save_stage_sum(run_dir, state.stage_sum, state.stage_count)
+    save_checkpoint(run_dir, state, net.state_dict(), run_id)
+    if summed:
+        drop_stage_sum(run_dir, state.stage_count - 1)
 
 
 def run_stages(net: BsftUNet, stages: Sequence[Stage], data: TrainingData, config: TrainConfig,
@@ -173,11 +184,14 @@ def run_stages(net: BsftUNet, stages: Sequence[Stage], data: TrainingData, confi
             validation = _run_epoch(model, net, optimizer, stage, data, config, dist, state, progress)
             state.wall_s = wall_before + time.monotonic() - started
             done_here += 1
+            if config.average_epochs:
+                _add_to_stage_sum(net, state)
             if dist.is_main:
-                save_checkpoint(run_dir, state, net.state_dict(), run_id)
+                _save_progress(run_dir, state, net, run_id, config.average_epochs)
             progress({"event": "epoch", **state.epochs[-1], "epochs": stage.epochs,
                       "eta_s": _eta(state, stages, started, done_here)})
-        summed = validation is not None and config.average_stages  # a stage that trained enters the average
+        # a stage that trained enters the average (unless its epochs did)
+        summed = validation is not None and config.average_stages and not config.average_epochs
         if validation is None:
             validation = last_validation or validate(net, data.val_pool, data.val_sites, data.spec, dist.device,
                                                      dist, config.threshold)
@@ -190,12 +204,9 @@ def run_stages(net: BsftUNet, stages: Sequence[Stage], data: TrainingData, confi
         if dist.is_main:
             if record["best"]:
                 save_best(run_dir, state.best_weights)
-            if summed:
-                save_stage_sum(run_dir, state.stage_sum, state.stage_count)
-            save_checkpoint(run_dir, state, net.state_dict(), run_id)
-            if summed:
-                drop_stage_sum(run_dir, state.stage_count - 1)
+            _save_progress(run_dir, state, net, run_id, summed)
         progress({"event": "stage_end", **record})
     if config.average_stages and state.stage_count > 1:
-        progress({"event": "stage_end", **_average_stages(net, state, data, dist, config.threshold)})
+        unit = "epochs" if config.average_epochs else "stages"
+        progress({"event": "stage_end", **_average_stages(net, state, data, dist, config.threshold, unit)})
     return state
