@@ -59,6 +59,14 @@ class Kill(Exception):
     pass
 
 
+def crash_at(**where):
+    """A progress callback that raises Kill at the first training step matching ``where``."""
+    def crash(event):
+        if event["event"] == "step" and all(event[key] == value for key, value in where.items()):
+            raise Kill
+    return crash
+
+
 def test_resume_after_a_crash_mid_epoch_loses_no_completed_epoch(dataset, tmp_path):
     config = make_config(strategy="finetune", epochs=3, **TINY)
     registry, before = ModelRegistry(tmp_path), []
@@ -139,13 +147,8 @@ def test_average_stages_makes_the_mean_of_the_trained_stages_the_result(dataset,
 def test_a_resumed_run_averages_the_stages_finished_before_the_crash(dataset, tmp_path, stage_ends):
     config = make_config(strategy="bsft", stage_epochs=(1, 1, 1, 0, 0), average_stages=True, **TINY)
     registry = ModelRegistry(tmp_path)
-
-    def crash(event):
-        if event["event"] == "step" and event["stage"] == "+enc3" and event["step"] == 1:
-            raise Kill
-
     with pytest.raises(Kill):
-        train(config, [dataset], registry, crash, RunOptions(source="transfer"))
+        train(config, [dataset], registry, crash_at(stage="+enc3", step=1), RunOptions(source="transfer"))
     assert len(stage_ends) == 2
     sums = [p.name for p in (tmp_path / ".runs").rglob("stage_sum_*.pt")]
     assert sums == ["stage_sum_2.pt"]
@@ -175,13 +178,8 @@ def test_average_epochs_makes_the_mean_of_every_epochs_weights_the_result_across
     config = make_config(strategy="bsft", stage_epochs=(2, 1, 0, 0, 0), average_stages=True,
                          average_epochs=True, **TINY)
     registry = ModelRegistry(tmp_path)
-
-    def crash(event):
-        if event["event"] == "step" and event["stage"] == "decoder+enc5" and event["epoch"] == 1:
-            raise Kill
-
     with pytest.raises(Kill):
-        train(config, [dataset], registry, crash, RunOptions(source="transfer"))
+        train(config, [dataset], registry, crash_at(stage="decoder+enc5", epoch=1), RunOptions(source="transfer"))
     assert len(epoch_ends) == 1
     assert [p.name for p in (tmp_path / ".runs").rglob("stage_sum_*.pt")] == ["stage_sum_1.pt"]
     entry = train(config, [dataset], registry, options=RunOptions(source="transfer", resume=True))
