@@ -103,14 +103,15 @@ def _add_to_stage_sum(net: BsftUNet, state: RunState) -> None:
 
 
 def _average_stages(net: BsftUNet, state: RunState, data: TrainingData, dist: DistContext,
-                    threshold: float, unit: str) -> dict:
-    """Make the mean of the summed weights (each of the ``unit``, stages or epochs) the result
-    (a record like a stage's)."""
+                    config: TrainConfig) -> dict:
+    """Make the mean of the summed weights (every stage's, or every epoch's with
+    ``average_epochs``) the result (a record like a stage's)."""
     reference = net.state_dict()
     mean = {k: (v / state.stage_count).to(reference[k].dtype) if v.is_floating_point() else v
             for k, v in state.stage_sum.items()}
     net.load_state_dict(mean)
-    validation = validate(net, data.val_pool, data.val_sites, data.spec, dist.device, dist, threshold)
+    validation = validate(net, data.val_pool, data.val_sites, data.spec, dist.device, dist, config.threshold)
+    unit = "epochs" if config.average_epochs else "stages"
     record = {"name": AVERAGE_STAGE, "released": [], "epochs": 0, "lr": 0.0, "scaled": False,
               "index": len(state.stages), f"{unit}_averaged": state.stage_count,
               "val_dice": validation.dice, "val_global_dice": validation.global_dice, "best": True}
@@ -207,6 +208,5 @@ def run_stages(net: BsftUNet, stages: Sequence[Stage], data: TrainingData, confi
             _save_progress(run_dir, state, net, run_id, summed)
         progress({"event": "stage_end", **record})
     if config.average_stages and state.stage_count > 1:
-        unit = "epochs" if config.average_epochs else "stages"
-        progress({"event": "stage_end", **_average_stages(net, state, data, dist, config.threshold, unit)})
+        progress({"event": "stage_end", **_average_stages(net, state, data, dist, config)})
     return state

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from noduleseg.core.atomic import write_text_atomic
-from noduleseg.core.model_io import DEFAULT_THRESHOLD
 from noduleseg.core.patches import PatchGeometry, sample_mask_patch, sample_patch
 from noduleseg.core.windowing import LUNG, apply_window
 
@@ -65,7 +64,7 @@ def report_markdown(card: dict[str, Any]) -> str:
         f"Validation Dice (mean per nodule, beyond-end slices included): {_fmt(metrics['val_dice'])}; "
         f"global Dice over all validation patches: {_fmt(metrics['val_global_dice'])}; "
         f"best stage: {card['best_stage']['name']}. Outline cut at probability "
-        f"{card.get('threshold', DEFAULT_THRESHOLD)}. Parent: {card['parent']['name']}. "
+        f"{card['threshold']}. Parent: {card['parent']['name']}. "
         f"Wall time {card['wall_time_s']:.0f} s on {card['device']} x{card['processes']}.", "",
         "## Data", "",
         f"{data['cases']} cases ({data['nodules']} nodules, {data['synthetic_nodules']} simulated) from "
