@@ -25,7 +25,8 @@ if TYPE_CHECKING:  # torch loads only when a model is saved or loaded: reading c
 WEIGHTS_FILE = "weights.pt"
 CARD_FILE = "card.json"
 ARCHITECTURE = "bsft-unet-vgg16"
-# The outline is where the probability reaches the card's "threshold"; cards before it: 0.5.
+# A nodule is found where the probability reaches the card's "threshold" (cards before it: 0.5);
+# its outline is then cut at a share of its own peak (``segment.PEAK_SHARE``).
 DEFAULT_THRESHOLD = 0.5
 
 
@@ -81,7 +82,7 @@ class LoadedModel:
 
     @property
     def threshold(self) -> float:
-        """The probability the outline is cut at (from the card; 0.5 on cards before it)."""
+        """The probability at which a nodule is found (from the card; 0.5 on cards before it)."""
         return float(self.card.get("threshold", DEFAULT_THRESHOLD))
 
 

@@ -179,22 +179,53 @@ def test_a_click_on_faint_tissue_is_followed_at_the_lower_threshold(blob_model):
         segment_nodule(volume, (5, 5, 16), unsure)  # aerated lung: no second reading
 
 
-class ShellNet:
-    """A stand-in network, unit tests only: probability 0.55 on tissue denser than lung, 0.65 on
-    solid tissue (a model that draws a faint rim wider than its solid core)."""
+class TieredNet:
+    """A stand-in network, unit tests only: probability ``solid`` on solid tissue (lung-window
+    channel above 0.9, about 0 HU) and ``dense`` on other tissue denser than lung."""
+
+    def __init__(self, solid: float, dense: float):
+        self.solid, self.dense = solid, dense
 
     def predict(self, channels: torch.Tensor) -> torch.Tensor:
-        return 0.55 * denser_than_lung(channels) + 0.1 * (channels[:, :1] > 0.9).float()
+        solid = (channels[:, :1] > 0.9).float()
+        return self.solid * solid + self.dense * denser_than_lung(channels) * (1.0 - solid)
 
 
-def test_the_outline_is_cut_at_the_threshold_on_the_models_card(blob_model):
-    volume, (rim, core) = spheres([(16, 32, 30), (16, 32, 30)], [10, 6], hu_inside=-500)
+def core_in_ground_glass() -> tuple[Volume, np.ndarray, np.ndarray]:
+    """A 14 mm ground-glass ball (-500 HU) around an 8.4 mm solid core (40 HU)."""
+    volume, (ball, core) = spheres([(16, 32, 30), (16, 32, 30)], [10, 6], hu_inside=-500)
     volume.hu[core] = 40
-    cards = {"version": "shell"}, {"version": "shell", "threshold": 0.6}
-    default, cut_higher = (LoadedModel(ShellNet(), blob_model.input, card) for card in cards)
-    assert default.threshold == 0.5 and cut_higher.threshold == 0.6
-    assert dice(segment_nodule(volume, (30, 32, 16), default).mask.full(volume.shape_zyx), rim) > 0.85
-    assert dice(segment_nodule(volume, (30, 32, 16), cut_higher).mask.full(volume.shape_zyx), core) > 0.8
+    return volume, ball, core
+
+
+def test_a_nodule_the_model_is_unsure_of_is_cut_at_its_own_lower_threshold(blob_model):
+    # Peak 0.52 on the core, 0.4 on the ground glass: the card's 0.5 would keep the core alone.
+    volume, ball, _ = core_in_ground_glass()
+    unsure = LoadedModel(TieredNet(solid=0.52, dense=0.4), blob_model.input, {"version": "unsure"})
+    assert dice(segment_nodule(volume, (30, 32, 16), unsure).mask.full(volume.shape_zyx), ball) > 0.85
+    box = segment_box(volume, (22, 24, 38, 40, 16), unsure).mask.full(volume.shape_zyx)
+    assert dice(box, ball) > 0.85
+
+
+def test_a_nodule_the_model_is_sure_of_is_cut_above_its_faint_rim(blob_model):
+    # Peak 0.95 on the core, 0.55 on the ground glass: the card's 0.5 would draw the whole ball.
+    volume, _, core = core_in_ground_glass()
+    sure = LoadedModel(TieredNet(solid=0.95, dense=0.55), blob_model.input, {"version": "sure"})
+    assert dice(segment_nodule(volume, (30, 32, 16), sure).mask.full(volume.shape_zyx), core) > 0.8
+    assert dice(segment_slice(volume, (30, 32, 16), sure), core[16]) > 0.8
+
+
+def test_a_lower_cut_that_runs_out_of_the_patch_is_not_taken(blob_model):
+    # A solid ball (peak 0.7) against a wall the model gives 0.45, the wall reaching the patch
+    # border: 60% of the peak (0.42) would take the wall in, so the card's 0.5 stays.
+    volume, (ball,) = spheres([(16, 32, 30)], [6])
+    wall = np.zeros(volume.shape_zyx, bool)
+    wall[:, :, 37:] = True
+    volume.hu[wall & ~ball] = -500
+    model = LoadedModel(TieredNet(solid=0.7, dense=0.45), blob_model.input, {"version": "wall"})
+    found = segment_nodule(volume, (30, 32, 16), model).mask.full(volume.shape_zyx)
+    assert dice(found, ball) > 0.8
+    assert not (found & wall & ~ball).any()
 
 
 class FieldShareNet:

@@ -50,7 +50,7 @@ def test_bsft_run_registers_a_complete_version_and_reports_events(dataset, tmp_p
     assert card["threshold"] == 0.6 and load_model(entry.folder).threshold == 0.6  # the app cuts where training did
     assert png_size(entry.folder / "curves.png") == (640, 320)
     report = (entry.folder / "report.md").read_text()
-    assert "| index | name | released" in report and "Outline cut at probability 0.6." in report
+    assert "| index | name | released" in report and "Validation cut at probability 0.6;" in report
     assert ModelRegistry(tmp_path).current().version == entry.version
     assert not (tmp_path / ".runs").exists() or not any((tmp_path / ".runs").iterdir())
 

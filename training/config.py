@@ -62,8 +62,9 @@ class TrainConfig:
             (``metrics.dice_bce_loss``).
         patch_dice_full_px: In that per-patch mean, a patch whose target has fewer pixels
             weighs in proportion to its area (0: every patch weighs the same).
-        threshold: The probability the outline is cut at, in validation and (through the
-            card) in the app; a loss with a per-patch Dice draws wider and is cut higher.
+        threshold: The probability the outline is cut at in validation; through the card,
+            the probability at which click-to-segment finds a nodule (its outline is then cut
+            at a share of the nodule's own peak, ``core.segment.PEAK_SHARE``).
         epochs: Epochs of the one-stage strategies (scratch, frozen, finetune).
         stage_epochs: Epochs per BSFT stage: one value for all, or one per stage.
         average_stages: The result is the mean of the final weights of every stage that
