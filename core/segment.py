@@ -38,7 +38,7 @@ from .windowing import encode_planes
 __all__ = ["NoduleMask", "Nodule", "SegmentationCancelled", "segment_nodule", "segment_box",
            "segment_slice"]
 
-# The outline is cut at the model's own threshold (``LoadedModel.threshold``, from its card).
+# A nodule is found at the model's own threshold (``LoadedModel.threshold``, from its card).
 # Where the model marks nothing at a click on tissue denser than aerated lung (the 3x3 median
 # at least FALLBACK_MIN_HU, the low end of ground glass), the click itself is evidence of a
 # nodule: the seed slice is read again at a lower threshold and the nodule is followed at it
@@ -46,15 +46,14 @@ __all__ = ["NoduleMask", "Nodule", "SegmentationCancelled", "segment_nodule", "s
 SEED_FALLBACK_THRESHOLD = 0.25
 FALLBACK_MIN_HU = -750.0
 # The nodule found, its outline is cut at PEAK_SHARE of the highest probability on its seed-slice
-# component, and followed through the slices at that cut; never below MIN_CUT, under which the
-# model marks much of the aerated lung around a nodule.
+# component, and followed through the slices at that cut; never below SEED_FALLBACK_THRESHOLD
+# (lower, a small nodule's cut can join faint tissue around it and follow it through the lung).
 # The model is surer of a solid nodule than of ground glass, and of a scan like its training
 # scans than of another: one cut for all draws solid nodules wide and ground glass narrow.
 # Where the nodule fitted its patch and the lower cut no longer does, the cut ran into its
 # surroundings and the model's own threshold stays. Measured leave-one-scan-out,
 # docs/results/recipes.md ("The outline cut at a share of the nodule's own peak").
 PEAK_SHARE = 0.6
-MIN_CUT = 0.2
 MAX_FIELD_FRACTION = 0.7  # a nodule wider than this share of the patch goes to a coarser scale
 # The model outlines a lesion up to about a third of its field; a larger, homogeneous one reads
 # as chest wall (the shipped model misses a uniform 30 mm ball at 1.0 mm/px and finds it at 1.5).
@@ -267,7 +266,7 @@ def _seed_plane(volume: Volume, seed: tuple[int, int, int], model: LoadedModel) 
 
 def _own_cut(probability: np.ndarray, component: np.ndarray) -> float:
     """The threshold a nodule is cut at: ``PEAK_SHARE`` of its highest probability."""
-    return max(MIN_CUT, PEAK_SHARE * float(probability[component].max()))
+    return max(SEED_FALLBACK_THRESHOLD, PEAK_SHARE * float(probability[component].max()))
 
 
 def _recut(volume: Volume, seed: tuple[int, int, int], prediction: Prediction, found: _Found) -> _Found:
