@@ -47,7 +47,8 @@ def test_bsft_run_registers_a_complete_version_and_reports_events(dataset, tmp_p
     assert card["metrics"]["val_dice"] == pytest.approx(card["stages"][best]["val_dice"], abs=0.02)
     assert card["parent"]["kind"] == "transfer" and card["run_id"]
     assert load_model(entry.folder).input.patch_px == 32
-    assert card["threshold"] == 0.6 and load_model(entry.folder).threshold == 0.6  # the app cuts where training did
+    # the app finds nodules at the probability training cut at
+    assert card["threshold"] == 0.6 and load_model(entry.folder).threshold == 0.6
     assert png_size(entry.folder / "curves.png") == (640, 320)
     report = (entry.folder / "report.md").read_text()
     assert "| index | name | released" in report and "Validation cut at probability 0.6;" in report
