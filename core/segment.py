@@ -212,11 +212,13 @@ Prediction = tuple[list[PatchGeometry], np.ndarray]
 
 
 class _Found(NamedTuple):
-    """A seed slice found at one threshold: its scale, its plane, and whether it fits the patch."""
+    """A seed slice found at one threshold: its scale, its plane, its component in the patch,
+    and whether that fits the patch."""
 
     mm_per_px: float
     threshold: float
     plane: _Plane
+    component: np.ndarray
     fits: bool
 
 
@@ -237,7 +239,7 @@ def _seed_at(volume: Volume, seed: tuple[int, int, int], predictions: dict[float
                           (j, i), SEED_SEARCH_MM + 2 * mm_per_px, threshold)
         if plane is None:
             continue
-        found = _Found(mm_per_px, threshold, plane, _fits(component))
+        found = _Found(mm_per_px, threshold, plane, component, _fits(component))
         if found.fits:
             break
     return found
@@ -273,13 +275,13 @@ def _recut(volume: Volume, seed: tuple[int, int, int], prediction: Prediction, f
     """The seed slice cut again at the nodule's own threshold, unless that runs out of the patch."""
     i, j, k = seed
     (geometry,), probability = prediction
-    threshold = _own_cut(probability[0], _seed_component(probability[0], geometry, (j, i), found.threshold))
+    threshold = _own_cut(probability[0], found.component)
     component = _seed_component(probability[0], geometry, (j, i), threshold)
     if component is None or (found.fits and not _fits(component)):
         return found
     plane = _to_plane(volume, k, np.where(component, probability[0], 0.0), geometry,
                       (j, i), SEED_SEARCH_MM + 2 * found.mm_per_px, threshold)
-    return found if plane is None else _Found(found.mm_per_px, threshold, plane, _fits(component))
+    return found if plane is None else _Found(found.mm_per_px, threshold, plane, component, _fits(component))
 
 
 # --- propagation -------------------------------------------------------------------------
