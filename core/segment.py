@@ -4,11 +4,9 @@ The seed slice is segmented first at the finest scale of the model's ladder
 (``model.input.mm_per_px``); while the nodule is not found, reaches the patch border or fills
 more than ``MAX_FIELD_FRACTION`` of it, the next coarser scale is tried. At a click on dense
 tissue the ladder goes on past the model's coarsest scale, for lesions too large for it. That
-scale is kept for the whole nodule. The component at the seed is kept; then slices above and
-below are segmented in batches, each patch centred on the last accepted slice's centroid,
-keeping only what overlaps the previous slice's mask (dilated by one pixel), until nothing is
-left, the area collapses or grows again after shrinking, or the outline jumps sideways onto
-another structure.
+scale is kept for the whole nodule. The component at the seed is kept; then the nodule is
+followed through the slices above and below (``core.propagate``, which also holds the rules for
+where it ends).
 Where the model marks nothing at a click on dense tissue, the click is taken as evidence and the
 nodule is read at a lower threshold. Once found, the nodule is cut at a share of its own peak
 probability on the seed slice, not at one threshold for every nodule: how sure the model is of
@@ -18,22 +16,21 @@ and chest wall out unless the model marks them.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-import torch
 from scipy import ndimage
 
 from .errors import SegmentationError
 from .measure import Measurements, measure
 from .model_io import LoadedModel
 from .nodule_mask import NoduleMask
-from .patches import PatchGeometry, paste_patch, sample_planes
+from .patches import PatchGeometry, paste_patch
+from .planes import Plane, Prediction, cut_native, label_near, predict, reframe
+from .propagate import Cancel, Progress, SegmentationCancelled, check_cancel, propagate, report
 from .volume import Volume
-from .windowing import encode_planes
 
 __all__ = ["NoduleMask", "Nodule", "SegmentationCancelled", "segment_nodule", "segment_box",
            "segment_slice"]
@@ -63,31 +60,6 @@ MAX_LESION_MM = 50.0
 LESION_FIELD_SHARE = 2.5
 COARSER_STEP = 1.5
 SEED_SEARCH_MM = 3.0  # a click this close to a nodule still selects it
-COLLAPSE_FRACTION = 0.1  # a slice with less than this share of the largest area ends the nodule
-# A vessel leaving the nodule: the area drops below TAIL_FRACTION of the largest and then stops
-# shrinking (a nodule's end keeps shrinking to nothing).
-TAIL_FRACTION = 0.25
-PLATEAU_FRACTION = 0.85
-# A nodule's outline moves little from one slice to the next; where its centre jumps by more
-# than this share of the outline's radius (the larger of the two slices'), the outline has run
-# onto another structure (a vessel beside the nodule, the diaphragm's partial volume) and the
-# nodule ends. Measured leave-one-scan-out, docs/results/recipes.md ("Where a nodule ends").
-MAX_SHIFT_PER_RADIUS = 0.8
-# A touching neighbour beyond the nodule's end: along one direction the area shrinks below
-# REGROWTH_FALL of its peak, then grows to more than REGROWTH_RISE times the smallest since.
-REGROWTH_FALL = 0.6
-REGROWTH_RISE = 1.5
-MAX_Z_PER_DIAMETER = 1.5  # never further from the seed than this many largest in-plane diameters
-MAX_EXTENT_MM = 60.0  # propagation never runs further than this from the seed (lesions <= 50 mm)
-BATCH_PER_DIRECTION = 4
-FIRST_BATCH_RANGE = (2, 8)
-
-Progress = Callable[[float], None]
-Cancel = Callable[[], bool]
-
-
-class SegmentationCancelled(Exception):
-    """The caller's ``cancel`` callback asked to stop; not a user error."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,25 +72,7 @@ class Nodule:
     model_version: str
 
 
-@dataclass(frozen=True, eq=False)
-class _Plane:
-    """One slice of a nodule: a native (rows, cols) box on slice k and the mask inside it."""
-
-    k: int
-    box: tuple[slice, slice]
-    mask: np.ndarray
-
-    @property
-    def area_px(self) -> int:
-        return int(np.count_nonzero(self.mask))
-
-    @property
-    def centroid_ji(self) -> tuple[float, float]:
-        rows, cols = np.nonzero(self.mask)
-        return (float(rows.mean()) + self.box[0].start, float(cols.mean()) + self.box[1].start)
-
-
-# --- model -------------------------------------------------------------------------------
+# --- scales and components ---------------------------------------------------------------
 
 
 def _ladder(model: LoadedModel) -> tuple[float, ...]:
@@ -127,42 +81,6 @@ def _ladder(model: LoadedModel) -> tuple[float, ...]:
     while model.input.patch_px * ladder[-1] < LESION_FIELD_SHARE * MAX_LESION_MM:
         ladder.append(ladder[-1] * COARSER_STEP)
     return tuple(ladder)
-
-
-def _predict(volume: Volume, model: LoadedModel, requests: Sequence[tuple[int, tuple[float, float]]],
-             mm_per_px: float) -> tuple[list[PatchGeometry], np.ndarray]:
-    """Probabilities (n, size, size) for patches ``(k, centre_ji)``, one batched forward."""
-    spacing_yx = volume.spacing_zyx[1:]
-    geometries = [PatchGeometry(centre, mm_per_px, model.input.patch_px, spacing_yx)
-                  for _, centre in requests]
-    offsets_k = model.input.offsets_k(volume.spacing_zyx[0])
-    hu = np.stack([sample_planes(volume.hu, k, g, offsets_k) for (k, _), g in zip(requests, geometries)])
-    channels = torch.from_numpy(encode_planes(hu, model.input.windows))
-    return geometries, model.net.predict(channels)[:, 0].numpy()
-
-
-def _native(probability: np.ndarray, geometry: PatchGeometry, shape_yx: tuple[int, int],
-            threshold: float) -> tuple[tuple[slice, slice], np.ndarray]:
-    box, values = paste_patch(probability, geometry, shape_yx)
-    return box, values >= threshold
-
-
-# --- components --------------------------------------------------------------------------
-
-
-def _label_near(labels: np.ndarray, point_rc: tuple[float, float], spacing_rc: tuple[float, float],
-                max_mm: float) -> int | None:
-    """Label of the component at ``point_rc`` or the nearest one within ``max_mm``."""
-    r, c = (int(round(v)) for v in point_rc)
-    inside = 0 <= r < labels.shape[0] and 0 <= c < labels.shape[1]
-    if inside and labels[r, c]:
-        return int(labels[r, c])
-    rows, cols = np.nonzero(labels)
-    if rows.size == 0:
-        return None
-    distance = np.hypot((rows - point_rc[0]) * spacing_rc[0], (cols - point_rc[1]) * spacing_rc[1])
-    nearest = int(np.argmin(distance))
-    return int(labels[rows[nearest], cols[nearest]]) if distance[nearest] <= max_mm else None
 
 
 def _fits(component: np.ndarray) -> bool:
@@ -174,17 +92,6 @@ def _fits(component: np.ndarray) -> bool:
     return max(np.ptp(rows), np.ptp(cols)) + 1 <= MAX_FIELD_FRACTION * size
 
 
-def _reframe(mask: np.ndarray, source: tuple[slice, slice], target: tuple[slice, slice]) -> np.ndarray:
-    """A box mask re-expressed in another box of the same slice (outside -> False)."""
-    out = np.zeros((target[0].stop - target[0].start, target[1].stop - target[1].start), bool)
-    r0, r1 = max(source[0].start, target[0].start), min(source[0].stop, target[0].stop)
-    c0, c1 = max(source[1].start, target[1].start), min(source[1].stop, target[1].stop)
-    if r0 < r1 and c0 < c1:
-        out[r0 - target[0].start:r1 - target[0].start, c0 - target[1].start:c1 - target[1].start] = \
-            mask[r0 - source[0].start:r1 - source[0].start, c0 - source[1].start:c1 - source[1].start]
-    return out
-
-
 # --- the seed slice ----------------------------------------------------------------------
 
 
@@ -194,21 +101,18 @@ def _seed_component(probability: np.ndarray, geometry: PatchGeometry, seed_ji: t
     labels, _ = ndimage.label(probability >= threshold)
     point = geometry.patch_coords(np.float64(seed_ji[0]), np.float64(seed_ji[1]))
     mm = geometry.mm_per_px
-    label = _label_near(labels, (float(point[0]), float(point[1])), (mm, mm), SEED_SEARCH_MM)
+    label = label_near(labels, (float(point[0]), float(point[1])), (mm, mm), SEED_SEARCH_MM)
     return None if label is None else labels == label
 
 
 def _to_plane(volume: Volume, k: int, probability: np.ndarray, geometry: PatchGeometry,
-              seed_ji: tuple[float, float], max_mm: float, threshold: float) -> _Plane | None:
+              seed_ji: tuple[float, float], max_mm: float, threshold: float) -> Plane | None:
     """Paste a probability patch, threshold it and keep the native component at the seed."""
-    box, native = _native(probability, geometry, volume.shape_zyx[1:], threshold)
+    box, native = cut_native(probability, geometry, volume.shape_zyx[1:], threshold)
     labels, _ = ndimage.label(native)
     local = (seed_ji[0] - box[0].start, seed_ji[1] - box[1].start)
-    label = _label_near(labels, local, volume.spacing_zyx[1:], max_mm)
-    return None if label is None else _Plane(k, box, labels == label)
-
-
-Prediction = tuple[list[PatchGeometry], np.ndarray]
+    label = label_near(labels, local, volume.spacing_zyx[1:], max_mm)
+    return None if label is None else Plane(k, box, labels == label)
 
 
 class _Found(NamedTuple):
@@ -217,7 +121,7 @@ class _Found(NamedTuple):
 
     mm_per_px: float
     threshold: float
-    plane: _Plane
+    plane: Plane
     component: np.ndarray
     fits: bool
 
@@ -230,7 +134,7 @@ def _seed_at(volume: Volume, seed: tuple[int, int, int], predictions: dict[float
     found: _Found | None = None
     for mm_per_px in scales:
         if mm_per_px not in predictions:
-            predictions[mm_per_px] = _predict(volume, model, [(k, (float(j), float(i)))], mm_per_px)
+            predictions[mm_per_px] = predict(volume, model, [(k, (float(j), float(i)))], mm_per_px)
         geometries, probability = predictions[mm_per_px]
         component = _seed_component(probability[0], geometries[0], (j, i), threshold)
         if component is None:
@@ -284,126 +188,6 @@ def _recut(volume: Volume, seed: tuple[int, int, int], prediction: Prediction, f
     return found if plane is None else _Found(found.mm_per_px, threshold, plane, component, _fits(component))
 
 
-# --- propagation -------------------------------------------------------------------------
-
-
-def _follow(volume: Volume, previous: _Plane, k: int, probability: np.ndarray, geometry: PatchGeometry,
-            threshold: float) -> _Plane | None:
-    """The part of slice k's prediction that overlaps the previous slice's (dilated) mask."""
-    box, native = _native(probability, geometry, volume.shape_zyx[1:], threshold)
-    labels, _ = ndimage.label(native)
-    anchor = _reframe(ndimage.binary_dilation(previous.mask), previous.box, box)
-    touching = np.unique(labels[anchor & native])
-    if touching.size == 0:
-        return None
-    return _Plane(k, box, np.isin(labels, touching))
-
-
-def _first_batch(seed: _Plane, spacing_zyx: tuple[float, float, float]) -> int:
-    """Slices per direction in the first batch: about the seed slice's radius, in slices."""
-    radius_mm = math.sqrt(seed.area_px * spacing_zyx[1] * spacing_zyx[2] / math.pi)
-    low, high = FIRST_BATCH_RANGE
-    return int(min(high, max(low, math.ceil(radius_mm / spacing_zyx[0]) + 1)))
-
-
-def _requests(fronts: dict[int, _Plane], seed_k: int, batch: int, n_slices: int,
-              max_steps: int) -> list[tuple[int, int, tuple[float, float]]]:
-    """(direction, k, centre_ji) for the next ``batch`` slices of each live direction."""
-    requests = []
-    for direction, front in fronts.items():
-        centre = front.centroid_ji
-        for step in range(1, batch + 1):
-            k = front.k + direction * step
-            if 0 <= k < n_slices and abs(k - seed_k) <= max_steps:
-                requests.append((direction, k, centre))
-    return requests
-
-
-def _propagate(volume: Volume, model: LoadedModel, mm_per_px: float, threshold: float, seed: _Plane,
-               progress: Progress | None, cancel: Cancel | None) -> dict[int, _Plane]:
-    """Grow the nodule from the seed slice up and down; returns slice -> plane."""
-    planes = {seed.k: seed}
-    fronts = {+1: seed, -1: seed}
-    profiles = {+1: (seed.area_px, seed.area_px), -1: (seed.area_px, seed.area_px)}
-    largest = seed.area_px
-    max_steps = int(MAX_EXTENT_MM / volume.spacing_zyx[0])
-    batch = _first_batch(seed, volume.spacing_zyx)
-    expected = 2 * batch + 1
-    while fronts:
-        _check_cancel(cancel)
-        requests = _requests(fronts, seed.k, batch, volume.shape_zyx[0], max_steps)
-        if not requests:
-            break
-        geometries, probability = _predict(volume, model, [(k, c) for _, k, c in requests], mm_per_px)
-        for (direction, k, _), geometry, values in zip(requests, geometries, probability):
-            if direction not in fronts or fronts[direction].k != k - direction:
-                continue
-            plane = _follow(volume, fronts[direction], k, values, geometry, threshold)
-            if plane is None or not _continues(plane, fronts[direction], profiles[direction], largest,
-                                               seed.k, volume.spacing_zyx):
-                del fronts[direction]
-                continue
-            planes[k], fronts[direction] = plane, plane
-            profiles[direction] = _profile_after(profiles[direction], plane.area_px)
-            largest = max(largest, plane.area_px)
-        fronts = {d: p for d, p in fronts.items() if _has_next(p, d, volume, seed.k, max_steps)}
-        batch = BATCH_PER_DIRECTION
-        _report(progress, 0.1 + 0.85 * min(1.0, len(planes) / expected))
-    return planes
-
-
-def _continues(plane: _Plane, previous: _Plane, profile: tuple[int, int], largest_px: int, seed_k: int,
-               spacing_zyx: tuple[float, float, float]) -> bool:
-    """Whether slice ``plane`` still belongs to the nodule grown so far (``profile``: the peak
-    area along this direction and the smallest since)."""
-    area = plane.area_px
-    if _regrows(area, *profile):
-        return False
-    if area < COLLAPSE_FRACTION * largest_px:
-        return False
-    if area < TAIL_FRACTION * largest_px and area >= PLATEAU_FRACTION * previous.area_px:
-        return False
-    if _jumps(plane, previous, spacing_zyx[1:]):
-        return False
-    diameter_mm = 2.0 * math.sqrt(largest_px * spacing_zyx[1] * spacing_zyx[2] / math.pi)
-    return abs(plane.k - seed_k) * spacing_zyx[0] <= MAX_Z_PER_DIAMETER * diameter_mm + spacing_zyx[0]
-
-
-def _regrows(area_px: int, peak_px: int, trough_px: int) -> bool:
-    """Whether the area grows again after shrinking well below its peak: a second structure."""
-    return trough_px < REGROWTH_FALL * peak_px and area_px > REGROWTH_RISE * trough_px
-
-
-def _profile_after(profile: tuple[int, int], area_px: int) -> tuple[int, int]:
-    """(peak, smallest since the peak) of the area along one direction, one slice further."""
-    peak_px, trough_px = profile
-    return (area_px, area_px) if area_px > peak_px else (peak_px, min(trough_px, area_px))
-
-
-def _jumps(plane: _Plane, previous: _Plane, spacing_yx: tuple[float, float]) -> bool:
-    """Whether the outline's centre moves by more than ``MAX_SHIFT_PER_RADIUS`` of its radius."""
-    (r0, c0), (r1, c1) = previous.centroid_ji, plane.centroid_ji
-    shift_mm = math.hypot((r1 - r0) * spacing_yx[0], (c1 - c0) * spacing_yx[1])
-    radius_px = max(math.sqrt(max(plane.area_px, previous.area_px) / math.pi), 1.0)
-    radius_mm = radius_px * math.sqrt(spacing_yx[0] * spacing_yx[1])
-    return shift_mm > MAX_SHIFT_PER_RADIUS * radius_mm
-
-
-def _has_next(front: _Plane, direction: int, volume: Volume, seed_k: int, max_steps: int) -> bool:
-    k = front.k + direction
-    return 0 <= k < volume.shape_zyx[0] and abs(k - seed_k) <= max_steps
-
-
-def _report(progress: Progress | None, fraction: float) -> None:
-    if progress is not None:
-        progress(float(fraction))
-
-
-def _check_cancel(cancel: Cancel | None) -> None:
-    if cancel is not None and cancel():
-        raise SegmentationCancelled("segmentation cancelled")
-
-
 # --- public ------------------------------------------------------------------------------
 
 
@@ -418,12 +202,12 @@ def _check_seed(volume: Volume, seed_ijk: Sequence[float]) -> tuple[int, int, in
 
 
 def _nodule(volume: Volume, model: LoadedModel, seed: tuple[int, int, int], mm_per_px: float,
-            threshold: float, plane: _Plane, progress: Progress | None, cancel: Cancel | None) -> Nodule:
-    _report(progress, 0.1)
-    planes = _propagate(volume, model, mm_per_px, threshold, plane, progress, cancel)
+            threshold: float, plane: Plane, progress: Progress | None, cancel: Cancel | None) -> Nodule:
+    report(progress, 0.1)
+    planes = propagate(volume, model, mm_per_px, threshold, plane, progress, cancel)
     mask = NoduleMask.from_slices({k: (p.box, p.mask) for k, p in planes.items()})
     nodule = Nodule(mask, seed, measure(mask, volume), model.version)
-    _report(progress, 1.0)
+    report(progress, 1.0)
     return nodule
 
 
@@ -443,7 +227,7 @@ def segment_nodule(volume: Volume, seed_ijk: Sequence[float], model: LoadedModel
         SegmentationCancelled: ``cancel`` returned True.
     """
     seed = _check_seed(volume, seed_ijk)
-    _check_cancel(cancel)
+    check_cancel(cancel)
     found = _seed_plane(volume, seed, model)
     return _nodule(volume, model, seed, found.mm_per_px, found.threshold, found.plane, progress, cancel)
 
@@ -480,22 +264,22 @@ def _box_scale(model: LoadedModel, extent_mm: float) -> float:
 
 
 def _box_plane(volume: Volume, model: LoadedModel, box: tuple[int, int, int, int, int],
-               mm_per_px: float) -> tuple[_Plane, float]:
+               mm_per_px: float) -> tuple[Plane, float]:
     """The nodule inside a box and its own threshold (``_own_cut``): the component at the box's
     centre, else the largest one in it."""
     i0, j0, i1, j1, k = box
     centre = ((j0 + j1) / 2.0, (i0 + i1) / 2.0)
-    geometries, probability = _predict(volume, model, [(k, centre)], mm_per_px)
+    geometries, probability = predict(volume, model, [(k, centre)], mm_per_px)
     native_box, values = paste_patch(probability[0], geometries[0], volume.shape_zyx[1:])
-    inside = _reframe(np.ones((j1 - j0 + 1, i1 - i0 + 1), bool),
-                      (slice(j0, j1 + 1), slice(i0, i1 + 1)), native_box)
+    inside = reframe(np.ones((j1 - j0 + 1, i1 - i0 + 1), bool),
+                     (slice(j0, j1 + 1), slice(i0, i1 + 1)), native_box)
     centre_rc = (int(round(centre[0])) - native_box[0].start, int(round(centre[1])) - native_box[1].start)
     component = _box_component((values >= model.threshold) & inside, centre_rc)
     if component is None:
         raise SegmentationError(f"no nodule found in box ({i0}, {j0})-({i1}, {j1}) on slice {k}")
     threshold = _own_cut(values, component)
     component = _box_component((values >= threshold) & inside, centre_rc)
-    return _Plane(k, native_box, component), threshold
+    return Plane(k, native_box, component), threshold
 
 
 def _box_component(marked: np.ndarray, centre_rc: tuple[int, int]) -> np.ndarray | None:
@@ -526,7 +310,7 @@ def segment_box(volume: Volume, box_ijk: Sequence[float], model: LoadedModel, *,
         SegmentationCancelled: ``cancel`` returned True.
     """
     box = _check_box(volume, box_ijk)
-    _check_cancel(cancel)
+    check_cancel(cancel)
     i0, j0, i1, j1, k = box
     spacing_y, spacing_x = volume.spacing_zyx[1:]
     extent_mm = max((i1 - i0 + 1) * spacing_x, (j1 - j0 + 1) * spacing_y)
