@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from noduleseg.core import cases as layout
 from noduleseg.core import segment
 from noduleseg.core.errors import NodulesegError
 from noduleseg.core.model_io import load_model
@@ -29,12 +28,7 @@ from noduleseg.training.data import load_case
 from noduleseg.training.eval_run import DEFAULT_EVAL_SEED, evaluate_cases
 from noduleseg.training.evaluate import markdown_table
 
-
-def simval_shapes(fold_dir: Path) -> set[int]:
-    """Library shapes the fold validated on (kept out of its test nodules, as eval_loso does)."""
-    data = fold_dir / "data"
-    return {int(p["shape_index"]) for case_id in layout.list_cases(data)
-            for p in (layout.read_provenance(data, case_id) or {}).get("simulated", [])}
+from eval_loso import fold_simval  # bench/ is on the path of a script run from it
 
 
 def dice_by_share(works: list[Path], data: Path, shares: list[float], synthetic: int,
@@ -43,15 +37,15 @@ def dice_by_share(works: list[Path], data: Path, shares: list[float], synthetic:
     table: dict[tuple, dict[float, float]] = defaultdict(dict)
     default = segment.PEAK_SHARE
     try:
-        for share in shares:
-            segment.PEAK_SHARE = share
-            for work in works:
-                for done in sorted(work.glob("fold-*/result.json")):
-                    result = json.loads(done.read_text())
-                    evaluation = evaluate_cases(load_model(Path(result["model_folder"])),
-                                                [load_case(data, result["fold"])], synthetic, shapes,
-                                                result.get("eval_seed", DEFAULT_EVAL_SEED),
-                                                exclude_shapes=simval_shapes(done.parent))
+        for work in works:
+            for done in sorted(work.glob("fold-*/result.json")):
+                result = json.loads(done.read_text())
+                model, case = load_model(Path(result["model_folder"])), load_case(data, result["fold"])
+                exclude = {p["shape_index"] for p in fold_simval(done.parent)}
+                for share in shares:
+                    segment.PEAK_SHARE = share
+                    evaluation = evaluate_cases(model, [case], synthetic, shapes,
+                                                result.get("eval_seed", DEFAULT_EVAL_SEED), exclude_shapes=exclude)
                     for nodule in evaluation.results:
                         table[(work.name, nodule.case_id, nodule.label)][share] = nodule.dice_3d
     finally:

@@ -191,13 +191,17 @@ def run_fold(data: Path, held_out: str, all_ids: list[str], config: TrainConfig,
     return result
 
 
+def fold_simval(fold_dir: Path) -> list[dict]:
+    """The simulated nodules a built fold validated on (their shapes stay out of its test nodules)."""
+    return [p for case_id in layout.list_cases(fold_dir / "data")
+            for p in (layout.read_provenance(fold_dir / "data", case_id) or {}).get("simulated", [])]
+
+
 def reevaluate_fold(data: Path, held_out: str, args: argparse.Namespace) -> dict:
     """A finished fold's model evaluated again; the training fields stay as they were."""
     fold_dir = args.work / f"fold-{held_out}"
     result = json.loads((fold_dir / "result.json").read_text())
-    simval = [p for case_id in layout.list_cases(fold_dir / "data")
-              for p in (layout.read_provenance(fold_dir / "data", case_id) or {}).get("simulated", [])]
-    fields, evaluation = evaluate_fold(data, held_out, Path(result["model_folder"]), simval, args)
+    fields, evaluation = evaluate_fold(data, held_out, Path(result["model_folder"]), fold_simval(fold_dir), args)
     result = {**result, **fields}
     write_fold(fold_dir, result, evaluation)
     return result

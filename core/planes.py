@@ -79,4 +79,3 @@ def reframe(mask: np.ndarray, source: tuple[slice, slice], target: tuple[slice, 
         out[r0 - target[0].start:r1 - target[0].start, c0 - target[1].start:c1 - target[1].start] = \
             mask[r0 - source[0].start:r1 - source[0].start, c0 - source[1].start:c1 - source[1].start]
     return out
-
