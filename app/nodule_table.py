@@ -1,7 +1,9 @@
 """The nodule list: one row per nodule with its measurements and status.
 
 Selecting a row selects the nodule (and the window jumps to its central slice); the name cell
-is editable (rename). Measurements are refreshed at most every 150 ms while a brush drags.
+is editable (rename). Measurements are refreshed at most every 150 ms while a brush drags. The
+narrow last column marks an outline to check (in several pieces, or with a hole); its tooltip
+says what and how the axes were measured.
 """
 
 from __future__ import annotations
@@ -15,8 +17,23 @@ from .assist import MeasurementCache
 from .qt_state import QtState
 from .state import NoduleRecord
 
-COLUMNS = ("id", "name", "slices", "long mm", "short mm", "volume mm³", "mean HU", "solid %", "status")
+COLUMNS = ("id", "name", "slices", "long mm", "short mm", "volume mm³", "mean HU", "solid %", "status", "!")
 NAME_COLUMN = 1
+FLAG_COLUMN = 9
+FLAG_HEADER_TIP = "! marks an outline to check: in several pieces, or with a hole on a slice"
+
+
+def flag_tip(measured: Measurements | None) -> str:
+    """The flag cell's tooltip: what to check and how the axes were measured ('' if nothing)."""
+    if measured is None or not measured.outline_flag:
+        return ""
+    tip = f"Outline: {measured.outline_flag}."
+    if measured.pieces > 1:
+        tip += (f" The axes lie within one piece on slice {measured.axis_slice_k}, never across "
+                "a gap; the volume counts every piece. K keeps the piece at the seed.")
+    if measured.holes:
+        tip += " The axes span the hole, as RECIST measures across a cavity; F fills holes."
+    return tip
 
 
 def row_cells(record: NoduleRecord, measured: Measurements | None) -> list[str]:
@@ -29,7 +46,7 @@ def row_cells(record: NoduleRecord, measured: Measurements | None) -> list[str]:
 
     return [str(record.nodule_id), record.label, slices, value("long_axis_mm", ".1f"),
             value("short_axis_mm", ".1f"), value("volume_mm3", ".0f"), value("mean_hu", ".0f"),
-            value("solid_fraction", ".0f", 100.0), record.status.value]
+            value("solid_fraction", ".0f", 100.0), record.status.value, "!" if flag_tip(measured) else ""]
 
 
 class NoduleTable(QTableWidget):
@@ -39,13 +56,13 @@ class NoduleTable(QTableWidget):
         super().__init__(0, len(COLUMNS), parent)
         self.qstate, self.measurements = qstate, measurements
         self.setHorizontalHeaderLabels(COLUMNS)
+        self.horizontalHeaderItem(FLAG_COLUMN).setToolTip(FLAG_HEADER_TIP)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
                              | QAbstractItemView.EditTrigger.EditKeyPressed)
         self.verticalHeader().hide()
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.horizontalHeader().setStretchLastSection(True)
         self._refresh_timer = QTimer(self, singleShot=True, interval=150, timeout=self.refresh)
         qstate.volumeChanged.connect(self.refresh)
         qstate.nodulesChanged.connect(self._on_nodules)
@@ -75,6 +92,8 @@ class NoduleTable(QTableWidget):
                         item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
                     if column == NAME_COLUMN and record.notes:
                         item.setToolTip(record.notes)
+                    if column == FLAG_COLUMN:
+                        item.setToolTip(flag_tip(measured))
                     self.setItem(row, column, item)
         self._show_selection(state.selected)
 

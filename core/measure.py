@@ -1,8 +1,14 @@
 """Nodule measurements from a mask and its scan. Pure functions.
 
-In-plane diameters are measured on the outline a reader sees: the convex hull of the corners of
-the mask's pixels, in mm. The long axis is the largest such diameter on any axial slice; the
-short axis is the longest chord of that slice's hull perpendicular to the long axis (RECIST).
+In-plane diameters are measured on the outline a reader sees, one piece at a time: on each axial
+slice the mask falls into in-plane pieces (8-connected), and each piece's outline is the convex
+hull of the corners of its pixels, in mm. The hull spans a piece's holes, as RECIST measures
+across a cavity, but never the gap between two pieces. The long axis is the largest diameter of
+any piece on any slice; the short axis is the longest chord of that same piece's hull
+perpendicular to the long axis (RECIST).
+
+An outline in several 3D pieces (26-connected: voxels touching at a corner are one piece) or
+with an enclosed hole on some slice is flagged, so a reader knows to look before trusting it.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from .nodule_mask import NoduleMask
 from .volume import Volume
 
 SOLID_HU = -300.0
+IN_PLANE = np.ones((3, 3), dtype=bool)  # 8-connectivity
+IN_SPACE = np.ones((3, 3, 3), dtype=bool)  # 26-connectivity
 
 PointIJK = tuple[float, float, float]
 
@@ -43,6 +51,10 @@ class Measurements:
         axis_slice_k: The slice on which both axes lie.
         centroid_ijk: Centre of mass as fractional ITK index (i, j, k).
         centroid_world: Centre of mass in world mm (LPS).
+        pieces: 3D connected pieces of the mask (26-connectivity); more than one means the
+            outline is split and the axes lie on one of its pieces.
+        axis_slice_pieces: In-plane pieces (8-connectivity) on the axis slice.
+        holes: Whether any axial slice of the mask encloses a hole.
     """
 
     long_axis_mm: float
@@ -60,6 +72,15 @@ class Measurements:
     axis_slice_k: int
     centroid_ijk: PointIJK
     centroid_world: tuple[float, float, float]
+    pieces: int
+    axis_slice_pieces: int
+    holes: bool
+
+    @property
+    def outline_flag(self) -> str:
+        """What a reader should check in the outline: '', '2 pieces', 'hole', '2 pieces, hole'."""
+        flags = [f"{self.pieces} pieces"] if self.pieces > 1 else []
+        return ", ".join(flags + ["hole"] * self.holes)
 
     def to_row(self) -> dict[str, Any]:
         """A flat table row (mm to 0.01, HU to 0.1, indices to 0.01)."""
@@ -82,12 +103,14 @@ class Measurements:
         ends = {"long_axis_i0": li0, "long_axis_j0": lj0, "long_axis_i1": li1, "long_axis_j1": lj1,
                 "short_axis_i0": si0, "short_axis_j0": sj0, "short_axis_i1": si1, "short_axis_j1": sj1}
         row.update({n: round(v, 2) for n, v in ends.items()})
+        row.update(pieces=self.pieces, axis_slice_pieces=self.axis_slice_pieces, holes=self.holes,
+                   outline_flag=self.outline_flag)
         return row
 
 
 @dataclass(frozen=True)
 class AxialAxes:
-    """Long and short axis of one slice's outline, end points in mm (x, y)."""
+    """Long and short axis of one piece's outline, end points in mm (x, y)."""
 
     long_mm: float
     long_ends_xy: np.ndarray
@@ -104,6 +127,16 @@ def outline_hull_mm(plane: np.ndarray, spacing_yx: tuple[float, float]) -> np.nd
     points *= np.asarray([spacing_yx[1], spacing_yx[0]])
     hull = ConvexHull(points)
     return points[hull.vertices]
+
+
+def piece_hulls(plane: np.ndarray, spacing_yx: tuple[float, float]) -> list[np.ndarray]:
+    """The outline hull (x, y mm, in ``plane``'s frame) of each in-plane piece of one slice."""
+    labels, _ = ndimage.label(plane, structure=IN_PLANE)
+    hulls = []
+    for label, (rows, cols) in enumerate(ndimage.find_objects(labels), start=1):
+        corner_xy = np.array([cols.start * spacing_yx[1], rows.start * spacing_yx[0]])
+        hulls.append(outline_hull_mm(labels[rows, cols] == label, spacing_yx) + corner_xy)
+    return hulls
 
 
 def longest_chord(hull: np.ndarray) -> tuple[float, np.ndarray]:
@@ -136,12 +169,30 @@ def perpendicular_chord(hull: np.ndarray, direction: np.ndarray) -> tuple[float,
     return float(high[best] - low[best]), ends
 
 
-def axial_axes(plane: np.ndarray, spacing_yx: tuple[float, float]) -> AxialAxes:
-    """Long and perpendicular short axis of one slice's mask (non-empty)."""
-    hull = outline_hull_mm(plane, spacing_yx)
-    long_mm, long_ends = longest_chord(hull)
+def axis_piece(mask: np.ndarray, spacing_yx: tuple[float, float]) -> tuple[int, int, AxialAxes]:
+    """The in-plane piece with the largest long axis over all axial slices of a non-empty mask.
+
+    Returns:
+        Its slice (index into ``mask``), the number of pieces on that slice, and its axes
+        (the first such piece, slice by slice, on a tie).
+    """
+    best: tuple[float, int, int, np.ndarray, np.ndarray] | None = None
+    for dz, plane in enumerate(mask):
+        hulls = piece_hulls(plane, spacing_yx)
+        for hull in hulls:
+            long_mm, long_ends = longest_chord(hull)
+            if best is None or long_mm > best[0]:
+                best = (long_mm, dz, len(hulls), hull, long_ends)
+    if best is None:
+        raise SegmentationError("the nodule mask is empty: nothing to measure")
+    long_mm, dz, count, hull, long_ends = best
     short_mm, short_ends = perpendicular_chord(hull, long_ends[1] - long_ends[0])
-    return AxialAxes(long_mm, long_ends, short_mm, short_ends)
+    return dz, count, AxialAxes(long_mm, long_ends, short_mm, short_ends)
+
+
+def has_hole(mask: np.ndarray) -> bool:
+    """Whether any axial slice encloses background (4-connected, the dual of 8-connected pieces)."""
+    return any(not np.array_equal(ndimage.binary_fill_holes(plane), plane) for plane in mask)
 
 
 def _to_ijk(points_xy: np.ndarray, k: int, spacing_yx: tuple[float, float]) -> tuple[PointIJK, PointIJK]:
@@ -161,9 +212,9 @@ def measure(mask: NoduleMask, volume: Volume) -> Measurements:
     spacing_yx = volume.spacing_zyx[1:]
     k0, j0, i0 = mask.offset_zyx
     offset_xy = np.array([i0 * spacing_yx[1], j0 * spacing_yx[0]])
-    axes = {k0 + dz: axial_axes(plane, spacing_yx) for dz, plane in enumerate(mask.mask) if plane.any()}
-    axis_k = max(axes, key=lambda k: axes[k].long_mm)
-    best = axes[axis_k]
+    dz, axis_slice_pieces, best = axis_piece(mask.mask, spacing_yx)
+    axis_k = k0 + dz
+    occupied_k = k0 + np.flatnonzero(mask.mask.any(axis=(1, 2)))
     hu = volume.hu[mask.box][mask.mask].astype(np.float64)
     voxel_mm3 = float(np.prod(volume.spacing))
     volume_mm3 = mask.voxel_count * voxel_mm3
@@ -178,15 +229,10 @@ def measure(mask: NoduleMask, volume: Volume) -> Measurements:
         equivalent_diameter_mm=float((6.0 * volume_mm3 / np.pi) ** (1.0 / 3.0)),
         mean_hu=float(hu.mean()), sd_hu=float(hu.std()),
         solid_fraction=float(np.mean(hu > SOLID_HU)),
-        k_first=min(axes), k_last=max(axes), axis_slice_k=axis_k,
+        k_first=int(occupied_k[0]), k_last=int(occupied_k[-1]), axis_slice_k=axis_k,
         centroid_ijk=centroid_ijk,
         centroid_world=tuple(float(v) for v in volume.index_to_world(centroid_ijk)),  # type: ignore[arg-type]
+        pieces=int(ndimage.label(mask.mask, structure=IN_SPACE)[1]),
+        axis_slice_pieces=axis_slice_pieces, holes=has_hole(mask.mask),
     )
 
-
-def dice(predicted: np.ndarray, truth: np.ndarray) -> float:
-    """Dice of two boolean masks of one shape; 1.0 when both are empty."""
-    if predicted.shape != truth.shape:
-        raise ValueError(f"masks differ in shape: {predicted.shape} and {truth.shape}")
-    total = np.count_nonzero(predicted) + np.count_nonzero(truth)
-    return 1.0 if total == 0 else float(2.0 * np.count_nonzero(predicted & truth) / total)

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from noduleseg.app.assist import MeasurementCache
 from noduleseg.app.masks import MaskCrop
-from noduleseg.app.nodule_table import NAME_COLUMN, NoduleTable
+from noduleseg.app.nodule_table import FLAG_COLUMN, NAME_COLUMN, NoduleTable
 from noduleseg.app.qt_state import QtState
 from noduleseg.app.slice_bar import SliceBar
 from noduleseg.app.slice_view import SliceView
@@ -167,6 +167,7 @@ def test_table_both_ways(qtbot, qstate, sphere_volume):
     # 11 voxels of 0.7 mm across; every voxel 40 HU, all solid
     assert 7.7 <= float(table.item(0, 3).text()) <= 8.2 and float(table.item(0, 4).text()) >= 7.0
     assert table.item(0, 6).text() == "40" and table.item(0, 7).text() == "100"
+    assert table.item(0, FLAG_COLUMN).text() == "" and table.item(0, FLAG_COLUMN).toolTip() == ""
     state.select(None)
     state.set_slice(0)
     table.selectRow(0)
@@ -175,6 +176,25 @@ def test_table_both_ways(qtbot, qstate, sphere_volume):
     assert state.nodules[nodule_id].name == "right upper"
     state.delete_nodule(nodule_id)
     assert table.rowCount() == 0
+
+
+def test_table_flags_an_outline_in_pieces_or_with_a_hole(qtbot, qstate, sphere_volume):
+    table = NoduleTable(qstate, MeasurementCache())
+    qtbot.addWidget(table)
+    state = qstate.state
+    mask = sphere_volume.hu > 0
+    mask[16, 32, 28] = False  # a hole inside the sphere
+    mask[16, 31:34, 44:47] = True  # a speck apart from it, on the sphere's widest slice
+    nodule_id = state.add_nodule(MaskCrop.from_full(mask), (30, 32, 16), "v1")
+    flag = table.item(0, FLAG_COLUMN)
+    assert flag.text() == "!" and flag.toolTip().startswith("Outline: 2 pieces, hole.")
+    assert "slice 16" in flag.toolTip()
+    assert float(table.item(0, 3).text()) <= 8.2  # the sphere's 11 voxels of 0.7 mm, not up to the speck
+    assert "hole" in table.horizontalHeaderItem(FLAG_COLUMN).toolTip()
+    assert state.keep_connected(nodule_id)
+    assert table.item(0, FLAG_COLUMN).toolTip().startswith("Outline: hole.")
+    assert state.fill_holes(nodule_id)
+    assert table.item(0, FLAG_COLUMN).text() == "" and table.item(0, FLAG_COLUMN).toolTip() == ""
 
 
 def test_tool_panel_both_ways(qtbot, qstate):

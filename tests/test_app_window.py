@@ -295,6 +295,9 @@ def test_ai_nodule_edit_undo_export_accept(qtbot, model_window, sphere_volume, t
     (row,) = csv.DictReader(table_csv.open())
     assert row["label"] == str(nodule_id) and row["status"] == "AI" and row["model_version"] == "test-blobs"
     assert f"{float(row['long_axis_mm']):.1f}" == table.item(0, 3).text()
+    flags = (row["pieces"], row["axis_slice_pieces"], row["holes"], row["outline_flag"])
+    assert flags == ("1", "1", "False", "")
+    assert table.item(0, 9).text() == ""  # the flag column: nothing to check
     assert not window.keeper.export_measurements_to(table_csv)  # exists: refused without consent
     assert len(shown) == 1 and str(table_csv) in shown[0]
     assert window.keeper.export_measurements_to(table_csv, overwrite=True)

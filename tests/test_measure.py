@@ -43,6 +43,7 @@ def test_sphere_volume_diameter_and_slice_range():
     assert m.short_axis_mm == pytest.approx(16.0, abs=1.0)
     assert (m.k_first, m.k_last) == (6, 14)  # |z| <= 8 mm at 2 mm slices around k = 10
     assert m.axis_slice_k == 10
+    assert (m.pieces, m.axis_slice_pieces, m.holes, m.outline_flag) == (1, 1, False, "")
 
 
 def test_ellipse_axes_follow_its_orientation():
@@ -71,6 +72,74 @@ def test_square_has_its_diagonals_as_axes():
     assert m.short_axis_mm == pytest.approx(5 * math.sqrt(2))
     ends = sorted(m.long_axis_ends_ijk)
     assert ends[0][:2] in ((3.5, 2.5), (3.5, 7.5))
+
+
+def disc(shape_yx, centre_yx, radius_mm, spacing_yx=SPACING[1::-1]):
+    """Pixels within ``radius_mm`` of a centre given in pixels (row, column)."""
+    y, x = (np.arange(n)[:, None] * s - c * s for n, c, s in zip(shape_yx, centre_yx, spacing_yx))
+    return (y ** 2 + x.T ** 2) <= radius_mm ** 2
+
+
+def test_two_pieces_on_a_slice_are_measured_apart_and_flagged():
+    mask = np.zeros((3, 50, 120), bool)
+    small = disc((50, 120), (12, 20), 3.0)  # first in raster order, so the larger is not just the first
+    large = disc((50, 120), (30, 80), 6.0)
+    mask[1] = small | large
+    m = measure(NoduleMask.from_full(mask), volume_with(mask))
+    assert m.long_axis_mm == pytest.approx(12.0, abs=0.8)  # the larger disc, not the ~40 mm span
+    assert m.short_axis_mm == pytest.approx(12.0, abs=0.8)
+    for i, j, k in m.long_axis_ends_ijk + m.short_axis_ends_ijk:
+        assert math.hypot((i - 80) * SPACING[0], (j - 30) * SPACING[1]) <= 6.0 + SPACING[1]
+        assert k == 1
+    assert (m.pieces, m.axis_slice_pieces, m.holes) == (2, 2, False)
+    assert m.outline_flag == "2 pieces"
+    row = m.to_row()
+    flags = (row["pieces"], row["axis_slice_pieces"], row["holes"], row["outline_flag"])
+    assert flags == (2, 2, False, "2 pieces")
+
+
+def test_ring_is_measured_across_its_hole_and_flagged():
+    ring = disc((60, 80), (30, 40), 8.0) & ~disc((60, 80), (30, 40), 4.0)
+    mask = np.stack([ring] * 3)
+    m = measure(NoduleMask.from_full(mask), volume_with(mask))
+    assert m.long_axis_mm == pytest.approx(16.0, abs=1.0)  # the outer diameter
+    assert m.short_axis_mm == pytest.approx(16.0, abs=1.0)
+    assert (m.pieces, m.axis_slice_pieces, m.holes) == (1, 1, True)
+    assert m.outline_flag == "hole"
+
+
+def test_pieces_in_3d_and_on_the_axis_slice_differ():
+    mask = np.zeros((4, 30, 30), bool)
+    mask[0:2, 5:20, 5:10] = True  # a U seen from the side: two legs on slices 0-1 ...
+    mask[0:2, 5:20, 20:25] = True
+    mask[2, 5:20, 5:25] = True  # ... joined on slice 2
+    mask[3, 25:28, 26:29] = True  # a separate speck touching nothing
+    mask[1, 8:12, 5:7] = False  # a notch open to the outside is no hole
+    m = measure(NoduleMask.from_full(mask), volume_with(mask, spacing=(1.0, 1.0, 1.0)))
+    assert m.axis_slice_k == 2 and m.axis_slice_pieces == 1
+    assert m.pieces == 2 and not m.holes and m.outline_flag == "2 pieces"
+    legs = measure(NoduleMask.from_full(mask[:2]), volume_with(mask[:2], spacing=(1.0, 1.0, 1.0)))
+    assert legs.axis_slice_pieces == 2 and legs.pieces == 2
+    assert legs.long_axis_mm == pytest.approx(math.hypot(15, 5))  # one leg's diagonal
+
+
+def test_pieces_touching_at_a_corner_are_one_piece():
+    mask = np.zeros((2, 10, 10), bool)
+    mask[0, 2:5, 2:5] = True
+    mask[0, 5:8, 5:8] = True  # touches the first square at one corner, in plane
+    mask[1, 8:10, 8:10] = True  # touches the second square across slices at one corner
+    m = measure(NoduleMask.from_full(mask), volume_with(mask, spacing=(1.0, 1.0, 1.0)))
+    assert m.axis_slice_pieces == 1 and m.pieces == 1 and m.outline_flag == ""
+    assert m.long_axis_mm == pytest.approx(6 * math.sqrt(2))  # across both squares
+
+
+def test_hole_and_pieces_together():
+    mask = np.zeros((1, 12, 20), bool)
+    mask[0, 2:7, 2:7] = True
+    mask[0, 4, 4] = False
+    mask[0, 2:5, 12:15] = True
+    m = measure(NoduleMask.from_full(mask), volume_with(mask, spacing=(1.0, 1.0, 1.0)))
+    assert m.holes and m.outline_flag == "2 pieces, hole"
 
 
 def test_perpendicular_chord_of_a_rectangle():
@@ -112,7 +181,8 @@ def test_empty_mask_is_refused():
 def test_row_is_flat_and_rounded():
     mask = ellipsoid((9, 40, 40), (4, 20, 20), (6.0, 6.0, 6.0), SPACING[::-1])
     row = measure(NoduleMask.from_full(mask), volume_with(mask)).to_row()
-    assert all(isinstance(v, (int, float)) for v in row.values())
+    assert all(isinstance(v, (int, float)) for n, v in row.items() if n != "outline_flag")
+    assert (row["pieces"], row["axis_slice_pieces"], row["holes"], row["outline_flag"]) == (1, 1, False, "")
     assert row["k_first"] <= row["axis_slice_k"] <= row["k_last"]
     assert row["long_axis_mm"] == round(row["long_axis_mm"], 2)
 
@@ -126,16 +196,3 @@ def test_nodule_mask_round_trip():
     rebuilt = NoduleMask.from_slices({1: ((slice(0, 6), slice(0, 7)), full[1]),
                                       2: ((slice(2, 3), slice(3, 6)), full[2, 2:3, 3:6])})
     assert rebuilt.offset_zyx == (1, 2, 3) and np.array_equal(rebuilt.full(full.shape), full)
-
-
-def test_dice_of_two_masks():
-    from noduleseg.core.measure import dice
-
-    a = np.zeros((2, 3, 3), bool)
-    a[0, :2, :2] = True
-    b = np.zeros_like(a)
-    b[0, :2, :1] = True
-    assert dice(a, b) == pytest.approx(2 * 2 / 6)
-    assert dice(b & False, b & False) == 1.0
-    with pytest.raises(ValueError, match="differ in shape"):
-        dice(a, a[0])
