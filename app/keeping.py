@@ -20,7 +20,8 @@ from noduleseg.core.cases import write_case
 from noduleseg.core.errors import NodulesegError
 from noduleseg.core.export import nodule_row
 from noduleseg.core.labels_io import save_labels
-from noduleseg.core.measure import Measurements, dice as mask_dice
+from noduleseg.core.measure import Measurements
+from noduleseg.core.metrics import dice as mask_dice
 from noduleseg.core.paths import data_dir
 from noduleseg.core.volume import Volume
 

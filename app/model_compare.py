@@ -13,7 +13,6 @@ mask is compared with the accepted one (Dice). Nodules the new version trained o
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,23 +21,13 @@ from typing import Any
 import numpy as np
 
 from noduleseg.core.errors import NodulesegError
-from noduleseg.core.measure import dice
+from noduleseg.core.measure import measure
+from noduleseg.core.metrics import SIZE_BANDS, dice, size_band
+from noduleseg.core.nodule_mask import NoduleMask
 
 from .retrain_state import AcceptedNodule, accepted_nodules
 
-SIZE_BANDS = ((0.0, 6.0, "< 6 mm"), (6.0, 8.0, "6-8 mm"), (8.0, 15.0, "8-15 mm"), (15.0, math.inf, ">= 15 mm"))
 ALL = "all"
-
-
-def size_band(diameter_mm: float) -> str:
-    """The size band (Lung-RADS style cut-offs) of an equivalent diameter."""
-    return next(name for low, high, name in SIZE_BANDS if low <= diameter_mm < high)
-
-
-def equivalent_diameter_mm(mask: np.ndarray, spacing_zyx: Sequence[float]) -> float:
-    """Diameter of the sphere with the mask's volume."""
-    volume = float(mask.sum()) * float(np.prod(spacing_zyx))
-    return 2.0 * (3.0 * volume / (4.0 * math.pi)) ** (1.0 / 3.0)
 
 
 @dataclass(frozen=True)
@@ -169,7 +158,7 @@ def accepted_scores(nodules: Sequence[AcceptedNodule], new: Any, active: Any | N
         except NodulesegError:
             continue  # a damaged case: training refuses it with a message; here it is left out
         accepted = case.labels > 0
-        diameter = equivalent_diameter_mm(accepted, case.volume.spacing_zyx)
+        diameter = measure(NoduleMask.from_full(accepted), case.volume).long_axis_mm
         active_dice = None if active is None else model_dice(case.volume, nodule.seed_ijk, active, accepted)
         scores.append(NoduleScore(nodule.case_id, diameter, active_dice,
                                   model_dice(case.volume, nodule.seed_ijk, new, accepted),

@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from noduleseg.app.model_compare import NoduleScore, band_table, equivalent_diameter_mm, size_band
+from noduleseg.app.model_compare import NoduleScore, band_table
 from noduleseg.app.processes import process_alive
-from noduleseg.core.measure import dice
 from noduleseg.app.retrain_runs import (RunProgress, RunRequest, discard_leftovers, engine_args, fold,
                                         list_run_folders, new_run_folder, outcome, parse_lines)
 from noduleseg.app.retrain_state import AcceptedNodule, accepted_nodules, from_provenance, running_means
@@ -165,25 +164,12 @@ def test_accepted_nodules_read_provenance_and_move_the_seed_into_the_crop(tmp_pa
     assert from_provenance(tmp_path, "b", {"seed_ijk": [1, 2, 3]}).seed_ijk == (1, 2, 3)
 
 
-def test_size_bands_and_band_table():
-    assert [size_band(d) for d in (3.0, 6.0, 7.9, 8.0, 14.9, 15.0, 40.0)] == \
-        ["< 6 mm", "6-8 mm", "6-8 mm", "8-15 mm", "8-15 mm", ">= 15 mm", ">= 15 mm"]
+def test_band_table_uses_the_metrics_size_bands():
     scores = [NoduleScore("a", 4.0, 0.2, 0.6), NoduleScore("b", 5.0, 0.4, 0.8, held_out=False),
-              NoduleScore("c", 10.0, 0.9, 0.7)]
+              NoduleScore("c", 12.0, 0.9, 0.7)]
     rows = {r.band: r for r in band_table(scores)}
-    assert set(rows) == {"< 6 mm", "8-15 mm", "all"}
-    assert (rows["< 6 mm"].n, rows["< 6 mm"].held_out) == (2, 1)
-    assert rows["< 6 mm"].active == pytest.approx(0.3) and rows["< 6 mm"].new == pytest.approx(0.7)
+    assert set(rows) == {"<6 mm", "10-20 mm", "all"}
+    assert (rows["<6 mm"].n, rows["<6 mm"].held_out) == (2, 1)
+    assert rows["<6 mm"].active == pytest.approx(0.3) and rows["<6 mm"].new == pytest.approx(0.7)
     assert rows["all"].new == pytest.approx(0.7) and rows["all"].active == pytest.approx(0.5)
     assert band_table([NoduleScore("a", 4.0, None, 0.5)])[0].active is None
-
-
-def test_mask_dice_and_equivalent_diameter():
-    a = np.zeros((5, 5, 5), bool)
-    a[1:3, 1:3, 1:3] = True
-    b = np.zeros_like(a)
-    b[1:3, 1:3, 1:2] = True
-    assert dice(a, b) == pytest.approx(2 * 4 / 12) and dice(b & False, b & False) == 1.0
-    sphere = np.add.outer(np.add.outer(np.arange(-10, 11) ** 2, np.arange(-10, 11) ** 2),
-                          np.arange(-10, 11) ** 2) <= 64
-    assert equivalent_diameter_mm(sphere, (0.5, 0.5, 0.5)) == pytest.approx(8.0, rel=0.03)

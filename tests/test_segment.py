@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from noduleseg.core.errors import SegmentationError
-from noduleseg.core.measure import dice
+from noduleseg.core.metrics import dice
 from noduleseg.core.model_io import LoadedModel
 from noduleseg.core.segment import (Nodule, SegmentationCancelled, segment_box, segment_nodule,
                                     segment_slice)
