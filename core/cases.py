@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import SimpleITK as sitk
 
 from .atomic import atomic_path, write_json_atomic
 from .volume import Volume, image_like
@@ -62,6 +61,8 @@ def write_case(dataset: str | Path, case_id: str, volume: Volume, labels: np.nda
     Returns:
         The label file's path.
     """
+    import SimpleITK as sitk
+
     dataset = Path(dataset)
     if not CASE_ID.match(case_id):
         raise ValueError(f"case id {case_id!r} must be letters, digits, '_', '.', '-'")

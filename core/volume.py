@@ -6,9 +6,12 @@ This module is the one place where SimpleITK's (x, y, z) order meets numpy's (z,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import SimpleITK as sitk
+
+if TYPE_CHECKING:  # SimpleITK loads where an image is converted: the network needs none of it
+    import SimpleITK as sitk
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,10 @@ class Volume:
         return Volume(np.ascontiguousarray(hu), self.spacing, origin, self.direction, self.info)
 
 
-def volume_from_sitk(image: sitk.Image, info: VolumeInfo | None = None) -> Volume:
+def volume_from_sitk(image: "sitk.Image", info: VolumeInfo | None = None) -> Volume:
     """Wrap a 3D scalar SimpleITK image (already in HU) as a Volume."""
+    import SimpleITK as sitk
+
     hu = sitk.GetArrayFromImage(image)
     if hu.dtype != np.int16:
         hu = np.clip(np.rint(hu), -32768, 32767).astype(np.int16)
@@ -102,10 +107,12 @@ def volume_from_sitk(image: sitk.Image, info: VolumeInfo | None = None) -> Volum
     )
 
 
-def image_like(array_zyx: np.ndarray, like: Volume) -> sitk.Image:
+def image_like(array_zyx: np.ndarray, like: Volume) -> "sitk.Image":
     """A SimpleITK image of ``array_zyx`` with exactly ``like``'s geometry."""
     if tuple(array_zyx.shape) != like.shape_zyx:
         raise ValueError(f"array shape {array_zyx.shape} differs from the volume's {like.shape_zyx}")
+    import SimpleITK as sitk
+
     image = sitk.GetImageFromArray(np.ascontiguousarray(array_zyx))
     image.SetSpacing(like.spacing)
     image.SetOrigin(like.origin)

@@ -8,18 +8,70 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import SimpleITK as sitk
 
 from noduleseg.core import cases
 from noduleseg.core.errors import DatasetError
 from noduleseg.core.volume import Volume, VolumeInfo, volume_from_sitk
 
-INTEGER_PIXELS = {sitk.sitkUInt8, sitk.sitkInt8, sitk.sitkUInt16, sitk.sitkInt16,
-                  sitk.sitkUInt32, sitk.sitkInt32, sitk.sitkUInt64, sitk.sitkInt64}
+if TYPE_CHECKING:  # SimpleITK loads where files are read: cases built in memory need none of it
+    import SimpleITK as sitk
+
 GEOMETRY_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class ReferenceNodule:
+    """What the LIDC readers said of one labelled nodule.
+
+    Attributes:
+        label: Its value in the case's label map.
+        readers: Readers who outlined it.
+        diameter_mm: Median of the readers' diameters (their longest axial diameter).
+        texture: Median LIDC texture, 1 ground glass .. 5 solid.
+    """
+
+    label: int
+    readers: int | None = None
+    diameter_mm: float | None = None
+    texture: float | None = None
+
+
+@dataclass(frozen=True)
+class LidcRecord:
+    """A case's ``lidc`` provenance record (``convert.lidc_record``), validated when read.
+
+    Attributes:
+        crop_of: For a crop, the label of the nodule it was cut around (the other labels are
+            nodules cut by its edge); None for a whole scan.
+        nodules: The readers' figures per label.
+    """
+
+    crop_of: int | None
+    nodules: tuple[ReferenceNodule, ...]
+
+    @classmethod
+    def from_provenance(cls, provenance: dict[str, Any] | None, source: Path) -> "LidcRecord | None":
+        record = (provenance or {}).get("lidc")
+        if record is None:
+            return None
+        try:
+            crop_of = None if record["crop_of"] is None else int(record["crop_of"])
+            nodules = tuple(ReferenceNodule(int(n["label"]), _optional(n, "readers", int),
+                                            _optional(n, "diameter_mm", float), _optional(n, "texture", float))
+                            for n in record["nodules"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise DatasetError(f"{source}: the lidc record is malformed ({error!r})") from None
+        return cls(crop_of, nodules)
+
+    def nodule(self, label: int) -> ReferenceNodule | None:
+        return next((n for n in self.nodules if n.label == label), None)
+
+
+def _optional(record: dict[str, Any], name: str, kind: type) -> Any:
+    return None if record.get(name) is None else kind(record[name])
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,6 +85,7 @@ class TrainCase:
         labels: uint8 (z, y, x); label n = nodule n.
         provenance: The case's provenance JSON, if any.
         synthetic: Labels of simulated nodules (added in memory by ``synthetic.simulate``).
+        lidc: The readers' record of a LIDC case (a crop's nodule, diameters, textures).
     """
 
     case_id: str
@@ -41,12 +94,27 @@ class TrainCase:
     labels: np.ndarray
     provenance: dict[str, Any] | None = None
     synthetic: tuple[int, ...] = ()
+    lidc: LidcRecord | None = None
 
     def nodule_ids(self) -> list[int]:
         return [int(v) for v in np.unique(self.labels) if v > 0]
 
+    @property
+    def is_crop(self) -> bool:
+        """A crop around one nodule: what lies past its edge is unknown, not air."""
+        return self.lidc is not None and self.lidc.crop_of is not None
 
-def read_image(path: Path, what: str) -> sitk.Image:
+    def whole_nodules(self) -> list[int]:
+        """Labels of the nodules the case holds whole (a crop: its own nodule only; the others
+        are cut by its edge). Training samples them; evaluation scores them."""
+        if self.is_crop:
+            return [self.lidc.crop_of] if self.lidc.crop_of in self.nodule_ids() else []
+        return self.nodule_ids()
+
+
+def read_image(path: Path, what: str) -> "sitk.Image":
+    import SimpleITK as sitk
+
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
@@ -54,12 +122,12 @@ def read_image(path: Path, what: str) -> sitk.Image:
         raise DatasetError(f"{path}: cannot read the {what} ({first_line})") from None
 
 
-def geometry_of(image: sitk.Image) -> tuple[tuple[float, ...], ...]:
+def geometry_of(image: "sitk.Image") -> tuple[tuple[float, ...], ...]:
     """(size, spacing, origin, direction) of an image, ITK order."""
     return image.GetSize(), image.GetSpacing(), image.GetOrigin(), image.GetDirection()
 
 
-def check_geometry(expected_geometry: tuple[tuple[float, ...], ...], label: sitk.Image,
+def check_geometry(expected_geometry: tuple[tuple[float, ...], ...], label: "sitk.Image",
                    label_file: Path) -> None:
     """Refuse a label map whose size, spacing, origin or direction differ from the image's."""
     names = ("size", "spacing", "origin", "direction")
@@ -70,11 +138,15 @@ def check_geometry(expected_geometry: tuple[tuple[float, ...], ...], label: sitk
                                "save the label map in the image's geometry")
 
 
-def label_array(label: sitk.Image, label_file: Path) -> np.ndarray:
+def label_array(label: "sitk.Image", label_file: Path) -> np.ndarray:
+    import SimpleITK as sitk
+
     if label.GetNumberOfComponentsPerPixel() != 1:
         raise DatasetError(f"{label_file}: label map has several components per voxel; need one")
     array = sitk.GetArrayFromImage(label)
-    if label.GetPixelID() not in INTEGER_PIXELS:
+    integer = {sitk.sitkUInt8, sitk.sitkInt8, sitk.sitkUInt16, sitk.sitkInt16,
+               sitk.sitkUInt32, sitk.sitkInt32, sitk.sitkUInt64, sitk.sitkInt64}
+    if label.GetPixelID() not in integer:
         if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
             raise DatasetError(f"{label_file}: label map holds non-integer values "
                                f"({label.GetPixelIDTypeAsString()}); labels must be whole numbers")
@@ -106,8 +178,11 @@ def load_case(dataset: Path, case_id: str, unique_id: str | None = None) -> Trai
     labels = label_array(label, label_file)
     provenance = cases.read_provenance(dataset, case_id)
     patient = str((provenance or {}).get("patient_id") or case_id)
+    lidc = LidcRecord.from_provenance(provenance, cases.provenance_path(dataset, case_id))
+    import SimpleITK as sitk
+
     volume = volume_from_sitk(sitk.Cast(image, sitk.sitkFloat32), VolumeInfo(source=str(image_file)))
-    return TrainCase(unique_id or case_id, patient, volume, labels, provenance)
+    return TrainCase(unique_id or case_id, patient, volume, labels, provenance, lidc=lidc)
 
 
 def load_datasets(datasets: Sequence[str | Path]) -> list[TrainCase]:
