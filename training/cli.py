@@ -4,9 +4,10 @@
     noduleseg-train train DATASET... --compare scratch,frozen,finetune,bsft,lsft
     noduleseg-train convert IMAGE LABELS --out DATASET --case ID [--patient ID]
     noduleseg-train convert-lidc LIDC_ROOT --out DATASET
+    noduleseg-train convert-crops LIDC_CROPS --out DATASET
     noduleseg-train list | activate VERSION [--force] | rollback VERSION|shipped   [--out REGISTRY]
-    noduleseg-train evaluate DATASET... [--model DIR] [--synthetic N --seed S --shapes DIR]
-                    [--out FILE.json] [--markdown FILE.md]
+    noduleseg-train evaluate MODEL [--split test|val|train|all] [--data DATASET...] [--moved-clicks N]
+                    [--synthetic N --seed S --shapes DIR] [--out FILE.json] [--markdown FILE.md]
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .config import STRATEGIES, make_config
 from .progress import JsonLines, Progress, TerminalBar, Throttle, fan_out, no_progress
 from .registry import ModelRegistry, default_registry_root
 
-COMMANDS = ("train", "convert", "convert-lidc", "list", "activate", "rollback", "evaluate")
+COMMANDS = ("train", "convert", "convert-lidc", "convert-crops", "list", "activate", "rollback", "evaluate")
 # flag -> TrainConfig field (values parsed by make_config to the field's type)
 CONFIG_FLAGS = {"--strategy": "strategy", "--seed": "seed", "--val-fraction": "val_fraction",
                 "--patch-px": "patch_px", "--mm-per-px": "mm_per_px", "--decoder-widths": "decoder_widths",
@@ -59,26 +60,73 @@ def _train_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--progress-json", help="write one JSON line per event to FILE ('-': stdout)")
 
 
+DEFAULT_EVAL_DATA = (Path("data/lidc_crops"), Path("data/lidc_raw"))
+
+
 def _evaluate_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("evaluate", help="per-nodule Dice of a model by size band")
-    parser.add_argument("datasets", nargs="+", type=Path, help="nnU-Net raw data set folders")
-    parser.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
-    parser.add_argument("--synthetic", type=int, default=0, help="simulated test nodules to add (all bands)")
+    parser = commands.add_parser(
+        "evaluate", help="per-nodule accuracy of a model from clicks, by size band and texture, with intervals")
+    parser.add_argument("model", help="a model folder, 'shipped', or a registered version (v0001 ...)")
+    parser.add_argument("--split", default="test", help="role in the committed split: test (default), val, train, all")
+    parser.add_argument("--split-file", default="lidc", help="committed split name or split JSON file (default: lidc)")
+    parser.add_argument("--data", type=Path, nargs="+", default=None,
+                        help="nnU-Net raw data sets (default: data/lidc_crops and data/lidc_raw, made by "
+                             "convert-crops and convert-lidc)")
+    parser.add_argument("--moved-clicks", type=int, default=None,
+                        help="extra clicks per nodule 1-3 mm from its centre (default 4)")
+    parser.add_argument("--synthetic", type=int, default=0, help="simulated test nodules to add to whole scans")
     parser.add_argument("--seed", type=int, default=None, help="seed of the simulated test nodules")
     parser.add_argument("--shapes", type=Path, help="nodule shape library folder for --synthetic")
+    parser.add_argument("--registry", type=Path, default=None, help="model registry for a version name")
+    parser.add_argument("--against", help="a second model scored on the same nodules and clicks: prints its table "
+                                          "and the paired difference of 3D Dice with a 95%% interval over patients")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     parser.add_argument("--markdown", type=Path, help="write the report as markdown here")
 
 
+def _model_folder(name: str, registry_root: Path | None) -> Path | None:
+    """A model folder from a path, 'shipped' (None: the shipped model) or a registered version."""
+    if name == "shipped":
+        return None
+    if Path(name).is_dir():
+        return Path(name)
+    return ModelRegistry(registry_root).get(name).folder
+
+
 def _run_evaluate(args: argparse.Namespace) -> None:
-    from .eval_run import DEFAULT_EVAL_SEED, evaluate_datasets, write_evaluation
-    from .evaluate import SUMMARY_COLUMNS, markdown_table, summary_rows
+    from noduleseg.core.model_io import load_model
+
+    from .data import load_datasets
+    from .eval_run import DEFAULT_EVAL_SEED, DEFAULT_MOVED_CLICKS, evaluate_cases, write_evaluation
+    from .split import load_fixed_split
+    from .summary import paired_difference, summary_table
+    datasets = args.data or [d for d in DEFAULT_EVAL_DATA if d.is_dir()]
+    if not datasets:
+        raise NodulesegError("no data: convert the shared data first (noduleseg-train convert-crops "
+                             "../shared/data/lidc_crops --out data/lidc_crops) or pass --data")
+    model = load_model(_model_folder(args.model, args.registry))
+    fixed = load_fixed_split(args.split_file)
+    cases = fixed.cases(load_datasets(datasets), args.split)
     seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
-    evaluation = evaluate_datasets(args.datasets, args.model, args.synthetic, args.shapes, seed)
-    write_evaluation(evaluation, args.out, args.markdown, f"Evaluation of model {evaluation.model_version}",
-                     [f"Data: {', '.join(map(str, args.datasets))}; {len(evaluation.placed)} simulated nodules "
-                      f"(seed {seed})."])
-    print(markdown_table(summary_rows(evaluation.summary), SUMMARY_COLUMNS))
+    moved = DEFAULT_MOVED_CLICKS if args.moved_clicks is None else args.moved_clicks
+    evaluation = evaluate_cases(model, cases, split=f"{fixed.name}:{args.split}", synthetic=args.synthetic,
+                                shapes=args.shapes, seed=seed, moved_clicks=moved)
+    notes = [f"Model {evaluation.model_version}; split {evaluation.split} ({len(cases)} cases of "
+             f"{', '.join(map(str, datasets))}); {moved} moved clicks per nodule; "
+             f"{len(evaluation.placed)} simulated nodules (seed {seed})."]
+    write_evaluation(evaluation, args.out, args.markdown, f"Evaluation of model {evaluation.model_version}", notes)
+    print(notes[0])
+    print(summary_table(evaluation.summary))
+    if args.against:
+        other = evaluate_cases(load_model(_model_folder(args.against, args.registry)), cases,
+                               split=evaluation.split, synthetic=args.synthetic, shapes=args.shapes, seed=seed,
+                               moved_clicks=moved)
+        difference = paired_difference(evaluation.results, other.results)
+        print(f"\nModel {other.model_version} on the same nodules:")
+        print(summary_table(other.summary))
+        (d, low, high), (m, m_low, m_high) = difference["dice_3d"], difference["moved_dice_3d"]
+        print(f"\n{evaluation.model_version} minus {other.model_version}, 3D Dice per nodule (n={difference['n']}): "
+              f"{d:+.3f} ({low:+.3f} to {high:+.3f}); moved clicks {m:+.3f} ({m_low:+.3f} to {m_high:+.3f})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     lidc = commands.add_parser("convert-lidc", help="convert the shared LIDC folders")
     lidc.add_argument("root", type=Path)
     lidc.add_argument("--out", type=Path, required=True, help="data set folder")
+    crops = commands.add_parser("convert-crops", help="convert the shared LIDC nodule crops (one case per crop)")
+    crops.add_argument("root", type=Path, help="the lidc_crops folder (crops.csv, crops/)")
+    crops.add_argument("--out", type=Path, required=True, help="data set folder")
     _evaluate_parser(commands)
     for name in ("list", "activate", "rollback"):
         sub = commands.add_parser(name, help=f"{name} model versions")
@@ -181,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
             elif args.command == "convert-lidc":
                 from .convert import convert_lidc
                 print("\n".join(str(p) for p in convert_lidc(args.root, args.out)))
+            elif args.command == "convert-crops":
+                from .convert import convert_crops
+                print(f"{len(convert_crops(args.root, args.out))} crops written to {args.out}")
             else:
                 _run_registry(args)
         except NodulesegError as error:
