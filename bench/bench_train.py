@@ -71,7 +71,7 @@ def main() -> None:
     engine_s, bare_s, n = 0.0, 0.0, 0
     for round_ in range(args.rounds):
         seconds, pool = engine_epoch(net, optimizer, cases, sites, spec, config, (0, 0, round_ + 1))
-        images, targets = pool.batch(np.arange(len(pool)), spec)
+        images, targets, _ = pool.batch(np.arange(len(pool)), spec)
         engine_s += seconds
         bare_s += bare_epoch(net, optimizer, images, targets, args.batch)
         n += len(pool)

@@ -26,8 +26,10 @@ WEIGHTS_FILE = "weights.pt"
 CARD_FILE = "card.json"
 ARCHITECTURE = "bsft-unet-vgg16"
 # A nodule is found where the probability reaches the card's "threshold" (cards before it: 0.5);
-# its outline is then cut at a share of its own peak (``segment.PEAK_SHARE``).
+# its outline is then cut at the card's "peak_share" of its own peak probability (cards before
+# it: 0.6; 0 cuts the outline at the threshold itself). ``core.segment`` says why.
 DEFAULT_THRESHOLD = 0.5
+DEFAULT_PEAK_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,11 @@ class LoadedModel:
         """The probability at which a nodule is found (from the card; 0.5 on cards before it)."""
         return float(self.card.get("threshold", DEFAULT_THRESHOLD))
 
+    @property
+    def peak_share(self) -> float:
+        """The share of a nodule's own peak probability its outline is cut at (0: at ``threshold``)."""
+        return float(self.card.get("peak_share", DEFAULT_PEAK_SHARE))
+
 
 def save_model(folder: str | Path, net: "BsftUNet", card: dict[str, Any], input_spec: InputSpec,
                half: bool = True) -> Path:
@@ -93,11 +100,12 @@ def save_model(folder: str | Path, net: "BsftUNet", card: dict[str, Any], input_
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.half() if half and v.is_floating_point() else v).clone()
+    state = {k: (v.half() if half and v.is_floating_point() else v).clone().contiguous()
              for k, v in net.state_dict().items()}
     with atomic_path(folder / WEIGHTS_FILE) as temporary:
         torch.save(state, temporary)
     card = {**card, "architecture": ARCHITECTURE, "decoder_widths": list(net.decoder_widths),
+            "decoder_norm": net.decoder_norm,
             "input": input_spec.to_json(), "weights": WEIGHTS_FILE,
             "sha256": sha256_of(folder / WEIGHTS_FILE)}
     write_json_atomic(folder / CARD_FILE, card)
@@ -130,7 +138,10 @@ def load_model(folder: str | Path | None = None) -> LoadedModel:
         raise ModelError(f"{weights}: weights file missing")
     if (digest := sha256_of(weights)) != card.get("sha256"):
         raise ModelError(f"{weights}: sha256 {digest[:12]}... does not match the card's")
-    net = BsftUNet(tuple(card.get("decoder_widths", DEFAULT_DECODER_WIDTHS)))
+    try:  # cards before the decoder_norm key had BatchNorm
+        net = BsftUNet(tuple(card.get("decoder_widths", DEFAULT_DECODER_WIDTHS)), card.get("decoder_norm", "batch"))
+    except (TypeError, ValueError) as error:
+        raise ModelError(f"{folder / CARD_FILE}: the network section is malformed ({error})") from None
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})

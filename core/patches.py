@@ -58,26 +58,35 @@ class PatchGeometry:
 
 
 def sample_patch(slice_hu: np.ndarray, geometry: PatchGeometry, order: int = 1,
-                 fill: float = AIR_HU) -> np.ndarray:
-    """Resample one axial slice (H, W) into a float32 patch (size, size)."""
+                 fill: float = AIR_HU, reflect: bool = False) -> np.ndarray:
+    """Resample one axial slice (H, W) into a float32 patch (size, size); past the slice's edge
+    ``fill``, or with ``reflect`` the slice mirrored at its edge."""
     rows, cols = geometry.native_coords()
+    mode = "mirror" if reflect else "constant"
     return ndimage.map_coordinates(np.asarray(slice_hu, dtype=np.float32), [rows, cols],
-                                   order=order, mode="constant", cval=fill).astype(np.float32)
+                                   order=order, mode=mode, cval=fill).astype(np.float32)
+
+
+def inside_patch(shape_yx: tuple[int, int], geometry: PatchGeometry) -> np.ndarray:
+    """bool (size, size): the patch pixels whose centre lies on the slice."""
+    rows, cols = geometry.native_coords()
+    return ((rows >= -0.5) & (rows <= shape_yx[0] - 0.5)) & ((cols >= -0.5) & (cols <= shape_yx[1] - 0.5))
 
 
 def sample_planes(hu: np.ndarray, k: int, geometry: PatchGeometry,
-                  offsets_k: tuple[float, ...]) -> np.ndarray:
+                  offsets_k: tuple[float, ...], reflect: bool = False) -> np.ndarray:
     """Patches (C, size, size) of the planes at slice ``k + offsets_k[c]`` of a volume (Z, H, W).
 
     A fractional plane is interpolated linearly between its two slices; planes beyond the
     first or last slice take that slice (the scan's edge repeats, as it does for a reader).
+    Past the slice's edge in-plane: air, or with ``reflect`` the slice mirrored.
     """
     last = hu.shape[0] - 1
     cut: dict[int, np.ndarray] = {}
 
     def at(slice_k: int) -> np.ndarray:
         if slice_k not in cut:
-            cut[slice_k] = sample_patch(hu[slice_k], geometry)
+            cut[slice_k] = sample_patch(hu[slice_k], geometry, reflect=reflect)
         return cut[slice_k]
 
     planes = np.empty((len(offsets_k), geometry.size, geometry.size), dtype=np.float32)

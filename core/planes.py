@@ -44,7 +44,7 @@ def predict(volume: Volume, model: LoadedModel, requests: Sequence[tuple[int, tu
     offsets_k = model.input.offsets_k(volume.spacing_zyx[0])
     hu = np.stack([sample_planes(volume.hu, k, g, offsets_k) for (k, _), g in zip(requests, geometries)])
     channels = torch.from_numpy(encode_planes(hu, model.input.windows))
-    return geometries, model.net.predict(channels)[:, 0].numpy()
+    return geometries, model.net.predict(channels)[:, 0].cpu().numpy()
 
 
 def cut_native(probability: np.ndarray, geometry: PatchGeometry, shape_yx: tuple[int, int],

@@ -42,15 +42,16 @@ __all__ = ["NoduleMask", "Nodule", "SegmentationCancelled", "segment_nodule", "s
 # (faint ground glass the model is unsure of).
 SEED_FALLBACK_THRESHOLD = 0.25
 FALLBACK_MIN_HU = -750.0
-# The nodule found, its outline is cut at PEAK_SHARE of the highest probability on its seed-slice
-# component, and followed through the slices at that cut; never below SEED_FALLBACK_THRESHOLD
+# The nodule found, its outline is cut at the model's peak share (``LoadedModel.peak_share``, from
+# its card; 0.6 on cards before it) of the highest probability on its seed-slice component, and
+# followed through the slices at that cut; never below SEED_FALLBACK_THRESHOLD
 # (lower, a small nodule's cut can join faint tissue around it and follow it through the lung).
 # The model is surer of a solid nodule than of ground glass, and of a scan like its training
 # scans than of another: one cut for all draws solid nodules wide and ground glass narrow.
 # Where the nodule fitted its patch and the lower cut no longer does, the cut ran into its
 # surroundings and the model's own threshold stays. Measured leave-one-scan-out,
-# docs/results/recipes.md ("The outline cut at a share of the nodule's own peak").
-PEAK_SHARE = 0.6
+# docs/results/issue3-loso/recipes.md ("The outline cut at a share of the nodule's own peak"). A
+# model trained on real outlines may need no such cut: its card says (peak share 0).
 MAX_FIELD_FRACTION = 0.7  # a nodule wider than this share of the patch goes to a coarser scale
 # The model outlines a lesion up to about a third of its field; a larger, homogeneous one reads
 # as chest wall (the shipped model misses a uniform 30 mm ball at 1.0 mm/px and finds it at 1.5).
@@ -167,19 +168,25 @@ def _seed_plane(volume: Volume, seed: tuple[int, int, int], model: LoadedModel) 
     if found is None:
         raise SegmentationError(f"no nodule found at seed ({i}, {j}, {k}): click inside the "
                                 "nodule, or draw a box around it")
-    return _recut(volume, seed, predictions[found.mm_per_px], found)
+    return _recut(volume, seed, predictions[found.mm_per_px], found, model.peak_share)
 
 
-def _own_cut(probability: np.ndarray, component: np.ndarray) -> float:
-    """The threshold a nodule is cut at: ``PEAK_SHARE`` of its highest probability."""
-    return max(SEED_FALLBACK_THRESHOLD, PEAK_SHARE * float(probability[component].max()))
+def _own_cut(probability: np.ndarray, component: np.ndarray, share: float, found_at: float) -> float:
+    """The threshold a nodule is cut at: ``share`` of its highest probability (never below the
+    fallback threshold); with share 0, the threshold it was found at."""
+    if share <= 0:
+        return found_at
+    return max(SEED_FALLBACK_THRESHOLD, share * float(probability[component].max()))
 
 
-def _recut(volume: Volume, seed: tuple[int, int, int], prediction: Prediction, found: _Found) -> _Found:
+def _recut(volume: Volume, seed: tuple[int, int, int], prediction: Prediction, found: _Found,
+           share: float) -> _Found:
     """The seed slice cut again at the nodule's own threshold, unless that runs out of the patch."""
     i, j, k = seed
     (geometry,), probability = prediction
-    threshold = _own_cut(probability[0], found.component)
+    threshold = _own_cut(probability[0], found.component, share, found.threshold)
+    if threshold == found.threshold:
+        return found
     component = _seed_component(probability[0], geometry, (j, i), threshold)
     if component is None or (found.fits and not _fits(component)):
         return found
@@ -277,7 +284,7 @@ def _box_plane(volume: Volume, model: LoadedModel, box: tuple[int, int, int, int
     component = _box_component((values >= model.threshold) & inside, centre_rc)
     if component is None:
         raise SegmentationError(f"no nodule found in box ({i0}, {j0})-({i1}, {j1}) on slice {k}")
-    threshold = _own_cut(values, component)
+    threshold = _own_cut(values, component, model.peak_share, model.threshold)
     component = _box_component((values >= threshold) & inside, centre_rc)
     return Plane(k, native_box, component), threshold
 

@@ -14,11 +14,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import precision
 from .transfer import BGR_MEAN
 
 VGG16_WIDTHS: tuple[tuple[int, ...], ...] = ((64, 64), (128, 128), (256, 256, 256),
                                              (512, 512, 512), (512, 512, 512))
 DEFAULT_DECODER_WIDTHS = (256, 128, 64, 32)
+# The decoder's normalisation: BatchNorm (as trained before), GroupNorm (statistics per patch:
+# the same in training and inference) or none.
+DECODER_NORMS = ("batch", "group", "none")
+GROUPS = 8
 ENCODER_BLOCKS_DEEPEST_FIRST = ("enc5", "enc4", "enc3", "enc2", "enc1")
 
 
@@ -41,16 +46,25 @@ class VggBlock(nn.Module):
         return x
 
 
-class UpBlock(nn.Module):
-    """Bilinear 2x up-sampling, concatenation with the skip, two conv-BN-ReLU."""
+def _norm(kind: str, width: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(width)
+    if kind == "group":
+        return nn.GroupNorm(min(GROUPS, width), width)
+    return nn.Identity()
 
-    def __init__(self, in_channels: int, skip_channels: int, width: int) -> None:
+
+class UpBlock(nn.Module):
+    """Bilinear 2x up-sampling, concatenation with the skip, two conv-norm-ReLU."""
+
+    def __init__(self, in_channels: int, skip_channels: int, width: int, norm: str = "batch") -> None:
         super().__init__()
+        bias = norm == "none"
         self.body = nn.Sequential(
-            nn.Conv2d(in_channels + skip_channels, width, 3, padding=1, bias=False),
-            nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-            nn.Conv2d(width, width, 3, padding=1, bias=False),
-            nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(in_channels + skip_channels, width, 3, padding=1, bias=bias),
+            _norm(norm, width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, padding=1, bias=bias),
+            _norm(norm, width), nn.ReLU(inplace=True),
         )
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
@@ -66,9 +80,13 @@ class BsftUNet(nn.Module):
     transferred first layer sees the statistics it was trained on. Output: (B, 1, H, W) logits.
     """
 
-    def __init__(self, decoder_widths: tuple[int, ...] = DEFAULT_DECODER_WIDTHS) -> None:
+    def __init__(self, decoder_widths: tuple[int, ...] = DEFAULT_DECODER_WIDTHS,
+                 decoder_norm: str = "batch") -> None:
         super().__init__()
+        if decoder_norm not in DECODER_NORMS:
+            raise ValueError(f"decoder_norm {decoder_norm!r} is not one of {', '.join(DECODER_NORMS)}")
         self.decoder_widths = tuple(decoder_widths)
+        self.decoder_norm = decoder_norm
         self.register_buffer("pixel_mean", torch.tensor(BGR_MEAN).view(1, 3, 1, 1), persistent=False)
         encoder, in_channels = {}, 3
         for index, widths in enumerate(VGG16_WIDTHS, start=1):
@@ -78,7 +96,7 @@ class BsftUNet(nn.Module):
         skips = [w[-1] for w in VGG16_WIDTHS[:-1]][::-1]  # 512, 256, 128, 64
         decoder = {}
         for level, (skip, width) in zip((4, 3, 2, 1), zip(skips, self.decoder_widths)):
-            decoder[f"dec{level}"] = UpBlock(in_channels, skip, width)
+            decoder[f"dec{level}"] = UpBlock(in_channels, skip, width, decoder_norm)
             in_channels = width
         self.decoder = nn.ModuleDict(decoder)
         self.head = nn.Conv2d(in_channels, 1, 1)
@@ -95,10 +113,13 @@ class BsftUNet(nn.Module):
         return self.head(x)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Probabilities (B, 1, H, W) in eval mode without autograd."""
+        """Probabilities (B, 1, H, W) in eval mode without autograd, in bfloat16 where the
+        device computes it natively (``core.precision``); float32 out."""
         self.eval()
-        with torch.inference_mode():
-            return torch.sigmoid(self(x))
+        device = next(self.parameters()).device
+        fmt = precision.memory_format(device)
+        with torch.inference_mode(), precision.autocast(device):
+            return torch.sigmoid(self.to(memory_format=fmt)(x.to(device).contiguous(memory_format=fmt)).float())
 
     # --- transfer -----------------------------------------------------------------------
 
@@ -157,9 +178,9 @@ class BsftUNet(nn.Module):
 
 
 def build_unet(transfer: Mapping[str, torch.Tensor] | None = None,
-               decoder_widths: tuple[int, ...] = DEFAULT_DECODER_WIDTHS) -> BsftUNet:
+               decoder_widths: tuple[int, ...] = DEFAULT_DECODER_WIDTHS, decoder_norm: str = "batch") -> BsftUNet:
     """A BSFT U-Net, its encoder from ``transfer`` (HED/VGG16 tensors) or random (scratch)."""
-    model = BsftUNet(decoder_widths)
+    model = BsftUNet(decoder_widths, decoder_norm)
     if transfer is not None:
         model.load_encoder(transfer)
     return model

@@ -111,10 +111,10 @@ def stage_ends(monkeypatch):
 
     kept, record = [], engine._record_stage
 
-    def keep(net, state, stage, validation):
+    def keep(net, state, stage, *rest):
         if stage.epochs:
             kept.append({k: v.detach().clone().float() for k, v in net.state_dict().items() if v.is_floating_point()})
-        return record(net, state, stage, validation)
+        return record(net, state, stage, *rest)
 
     monkeypatch.setattr(engine, "_record_stage", keep)
     return kept

@@ -62,7 +62,7 @@ def test_validation_patches_are_cut_exactly_as_inference_cuts_them(case):
     geometry = PatchGeometry(site.center_ji, float(pool.mm_per_px[3]), 32, (0.7, 0.7))
     for plane in pool.hu[3]:  # 2D input: the slice itself in every channel
         np.testing.assert_array_equal(plane, sample_patch(case.volume.hu[site.k], geometry))
-    image, _ = pool.batch(np.array([3]), SPEC)
+    image, _, _ = pool.batch(np.array([3]), SPEC)
     np.testing.assert_array_equal(image[0].numpy(), encode_planes(pool.hu[3], SPEC.windows))
     assert sorted(set(pool.mm_per_px.tolist())) == [0.5, 1.0] and len(pool) == 2 * len(sites)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from noduleseg.core.unet import build_unet
@@ -59,3 +60,29 @@ def test_predict_is_eval_and_without_grad():
     assert not model.training
     assert not probabilities.requires_grad
     assert float(probabilities.min()) >= 0.0 and float(probabilities.max()) <= 1.0
+
+
+def test_decoder_norm_is_a_value_not_a_subclass():
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in build_unet(decoder_norm="none").modules())
+    assert any(isinstance(m, torch.nn.GroupNorm) for m in build_unet(decoder_norm="group").modules())
+    with pytest.raises(ValueError, match="decoder_norm"):
+        build_unet(decoder_norm="layer")
+
+
+def test_bf16_can_be_switched_off_and_agrees_with_fp32(blob_model, monkeypatch):
+    import numpy as np
+
+    from noduleseg.core import precision
+    from noduleseg.core.windowing import encode_channels
+    from model_fixtures import TINY_SPEC, blob_batch
+
+    hu, masks = blob_batch(np.random.default_rng(3), 8)
+    x = torch.from_numpy(encode_channels(hu, TINY_SPEC.windows))
+    fast = blob_model.net.predict(x)
+    monkeypatch.setenv(precision.ENVIRONMENT, "0")
+    assert not precision.uses_bf16(torch.device("cpu"))
+    exact = blob_model.net.predict(x)
+    assert fast.dtype == exact.dtype == torch.float32
+    assert float((fast - exact).abs().mean()) < 0.02
+    a, b = fast >= 0.5, exact >= 0.5
+    assert float((a & b).sum()) / float((a | b).sum()) > 0.95

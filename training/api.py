@@ -17,18 +17,20 @@ import numpy as np
 from noduleseg.core.atomic import write_json_atomic, write_text_atomic
 from noduleseg.core.errors import NodulesegError
 from noduleseg.core.model_io import load_model, save_model
+from noduleseg.core.nodule_mask import NoduleMask
 
 from .config import TrainConfig
 from .data import TrainCase, load_datasets
 from .distributed import DistContext, init_distributed
-from .engine import TrainingData, run_stages
+from .engine import TrainingData, click_dice, run_stages, validate_run
+from .evaluate import reference_diameter_mm
 from .metrics import validate
 from .pool import validation_pool
 from .progress import Progress, no_progress
 from .registry import ModelRegistry, RegistryError, VersionEntry
 from .report import table, write_report
 from .sampling import NODULE, build_sites
-from .split import split_cases
+from .split import load_fixed_split, split_by_file, split_cases
 from .stages import plan_stages
 from .start import StartPoint, start_point
 from .synthetic import ShapeLibrary, simulate
@@ -55,8 +57,8 @@ class RunOptions:
     shapes: Path = DEFAULT_SHAPES
 
 
-def _run_id(config: TrainConfig, datasets: Sequence[Path], cases: Sequence[TrainCase], start: StartPoint) -> str:
-    text = json.dumps([config.to_json(), sorted(str(Path(d).resolve()) for d in datasets),
+def _run_id(config: TrainConfig, sources: Sequence[str], cases: Sequence[TrainCase], start: StartPoint) -> str:
+    text = json.dumps([config.to_json(), sorted(sources),
                        [c.case_id for c in cases], start.parent.get("name"), start.parent.get("sha256")],
                       sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -73,10 +75,9 @@ def _per_nodule(validation, val_cases: Sequence[TrainCase]) -> list[dict[str, An
     rows = []
     for case_index, label, value in validation.per_nodule:
         case = val_cases[case_index]
-        voxels = int((case.labels == label).sum())
-        diameter = 2 * (3 * voxels * float(np.prod(case.volume.spacing_zyx)) / (4 * np.pi)) ** (1 / 3)
+        truth = NoduleMask.from_full(case.labels == label)
         rows.append({"case": case.case_id, "label": label, "simulated": label in case.synthetic,
-                     "diameter_mm": round(diameter, 1), "dice": value})
+                     "diameter_mm": round(reference_diameter_mm(case, label, truth), 1), "dice": value})
     return rows
 
 
@@ -103,7 +104,7 @@ def _card(config, start, split, data, state, placed, datasets, val_cases, valida
         "threshold": config.threshold,
         "transfer_source": start.parent if start.parent["kind"] == "transfer" else start.parent.get("transfer_source"),
         "parent": start.parent,
-        "training_data": {"datasets": [str(Path(d).resolve()) for d in datasets], "cases": len(all_cases),
+        "training_data": {"datasets": list(datasets), "cases": len(all_cases),
                           "nodules": n_nodules, "synthetic_nodules": len(placed), "synthetic": placed,
                           "train_sites": len(data.train_sites),
                           "train_nodule_sites": sum(s.kind == NODULE for s in data.train_sites),
@@ -112,6 +113,7 @@ def _card(config, start, split, data, state, placed, datasets, val_cases, valida
         "stages": state.stages, "epochs": state.epochs,
         "best_stage": {"index": state.best_stage, "name": best["name"]},
         "metrics": {"val_dice": validation.dice, "val_global_dice": validation.global_dice,
+                    "val_click_dice": validation.click_dice, "selected_by": config.select_by,
                     "per_nodule": _per_nodule(validation, val_cases)},
         "wall_time_s": state.wall_s, **extra,
     }
@@ -119,7 +121,7 @@ def _card(config, start, split, data, state, placed, datasets, val_cases, valida
 
 def train(config: TrainConfig, datasets: Sequence[str | Path], registry: ModelRegistry,
           progress: Progress = no_progress, options: RunOptions = RunOptions()) -> VersionEntry:
-    """Train one model version and register it.
+    """Train one model version on nnU-Net raw data sets and register it.
 
     Args:
         config: The recipe (strategy, data sampling, stages, learning rates, seed).
@@ -134,13 +136,40 @@ def train(config: TrainConfig, datasets: Sequence[str | Path], registry: ModelRe
     Raises:
         NodulesegError: Bad data (``DatasetError``), config, model or registry problems.
     """
-    dist = init_distributed(config.device, config.amp)
     cases = load_datasets([Path(d) for d in datasets])
+    return train_cases(config, cases, [str(Path(d).resolve()) for d in datasets], registry, progress, options)
+
+
+def _tune_cut(net, data: TrainingData, config: TrainConfig) -> tuple[float, list[dict[str, float]]]:
+    """The peak share whose click validation is best among ``config.tune_cut`` (and the table)."""
+    if not config.tune_cut or not data.val_cases:
+        return config.peak_share, []
+    rows = [{"peak_share": share, "click_dice": click_dice(net, data.val_cases, data.spec,
+                                                            replace(config, peak_share=share))}
+            for share in config.tune_cut]
+    best = max(rows, key=lambda row: row["click_dice"] if row["click_dice"] == row["click_dice"] else -1.0)
+    return best["peak_share"], rows
+
+
+def train_cases(config: TrainConfig, cases: list[TrainCase], sources: Sequence[str], registry: ModelRegistry,
+                progress: Progress = no_progress, options: RunOptions = RunOptions()) -> VersionEntry:
+    """Train one model version on loaded cases and register it (``train`` reads them from disk).
+
+    Args:
+        config: The recipe.
+        cases: All cases; the split decides which train, validate or stay out.
+        sources: Where the cases came from (for the card and the run id).
+        registry, progress, options: As for ``train``.
+    """
+    dist = init_distributed(config.device, config.amp)
     start = start_point(options.source, config, registry)
-    run_id = _run_id(config, [Path(d) for d in datasets], cases, start)
+    run_id = _run_id(config, sources, cases, start)
     if options.resume and (done := registry.find_run(run_id)) is not None:
         return done
-    split = split_cases(cases, config.val_fraction, config.seed, start.val_patients)
+    if config.split:
+        split = split_by_file(cases, load_fixed_split(config.split), config.seed)
+    else:
+        split = split_cases(cases, config.val_fraction, config.seed, start.val_patients)
     cases, placed = _prepare(cases, config, options)
     by_id = {c.case_id: c for c in cases}
     train_cases = [by_id[c] for c in split.train_cases]
@@ -150,7 +179,7 @@ def train(config: TrainConfig, datasets: Sequence[str | Path], registry: ModelRe
     train_sites = build_sites(train_cases, config.beyond_end_slices, config.negative_ratio, NEGATIVE_MARGIN_MM, config.seed)
     val_sites = build_sites(val_cases, config.beyond_end_slices, config.negative_ratio, NEGATIVE_MARGIN_MM, config.seed + 1)
     val_pool = validation_pool(val_cases, val_sites, start.spec, config.jitter_mm, config.seed)
-    data = TrainingData(train_cases, train_sites, val_sites, val_pool, start.spec)
+    data = TrainingData(train_cases, train_sites, val_sites, val_pool, start.spec, val_cases)
     stages = plan_stages(config.strategy, start.net, config)
     progress({"event": "run_start", "run_id": run_id, "strategy": config.strategy, "parent": start.parent["name"],
               "stages": [s.to_json() for s in stages], "train_sites": len(train_sites),
@@ -158,13 +187,15 @@ def train(config: TrainConfig, datasets: Sequence[str | Path], registry: ModelRe
     run_dir = registry.run_dir(run_id)
     state = run_stages(start.net, stages, data, config, dist, run_dir, run_id, progress, options.resume)
     start.net.load_state_dict(state.best_weights)
-    validation = validate(start.net, val_pool, val_sites, start.spec, dist.device, dist, config.threshold)
+    validation = validate_run(start.net, data, config, dist)
+    peak_share, cut_tuning = _tune_cut(start.net, data, config)
     baseline = _baseline(registry, data, dist)
     if not dist.is_main:
         dist.barrier()
         return registry.find_run(run_id)
-    extra = {"run_id": run_id, "device": str(dist.device), "processes": dist.world, "baseline": baseline}
-    card = _card(config, start, split, data, state, placed, datasets, val_cases, validation, extra)
+    extra = {"run_id": run_id, "device": str(dist.device), "processes": dist.world, "baseline": baseline,
+             "peak_share": peak_share, "cut_tuning": cut_tuning}
+    card = _card(config, start, split, data, state, placed, sources, val_cases, validation, extra)
 
     def write(folder: Path, version: str) -> None:
         save_model(folder, start.net.cpu(), {**card, "version": version}, start.spec)
@@ -175,7 +206,7 @@ def train(config: TrainConfig, datasets: Sequence[str | Path], registry: ModelRe
     shutil.rmtree(run_dir, ignore_errors=True)
     dist.barrier()
     progress({"event": "done", "version": entry.version, "folder": str(entry.folder), "val_dice": validation.dice,
-              "activated": activated, "reason": reason})
+              "val_click_dice": validation.click_dice, "activated": activated, "reason": reason})
     return entry
 
 

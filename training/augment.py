@@ -41,13 +41,13 @@ class Augmentation:
 
 def augment(hu: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
             settings: Augmentation = Augmentation()) -> tuple[np.ndarray, np.ndarray]:
-    """A randomly changed copy of a HU patch (H, W) or planes (C, H, W) and its (H, W) mask;
-    every plane gets the same changes."""
+    """A randomly changed copy of a HU patch (H, W) or planes (C, H, W) and its mask (H, W) or
+    masks (M, H, W) (target, loss weight); every plane gets the same changes."""
     turns = int(rng.integers(4)) if settings.rotate else 0
     flip = settings.flip and bool(rng.integers(2))
-    hu, mask = np.rot90(hu, turns, axes=(-2, -1)), np.rot90(mask, turns)
+    hu, mask = np.rot90(hu, turns, axes=(-2, -1)), np.rot90(mask, turns, axes=(-2, -1))
     if flip:
-        hu, mask = hu[..., ::-1], mask[:, ::-1]
+        hu, mask = hu[..., ::-1], mask[..., ::-1]
     hu = np.asarray(hu, dtype=np.float32)
     if settings.kernel:
         amount = rng.uniform(-settings.kernel, settings.kernel)

@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from noduleseg.core.errors import NodulesegError
-from noduleseg.core.model_io import DEFAULT_THRESHOLD
+from noduleseg.core.model_io import DEFAULT_PEAK_SHARE, DEFAULT_THRESHOLD
+from noduleseg.core.unet import DECODER_NORMS
 from noduleseg.core.windowing import INPUT_WINDOWS, MODEL_WINDOWS
 
 from .augment import Augmentation
 
 STRATEGIES = ("scratch", "frozen", "finetune", "bsft", "lsft")
 LR_SCHEDULES = ("cosine", "constant")
+CROP_FILLS = ("air", "reflect", "mixed")
+SELECTIONS = ("patch", "click")
 
 
 class ConfigError(NodulesegError):
@@ -31,7 +34,10 @@ class TrainConfig:
     Attributes:
         strategy: One of ``STRATEGIES``.
         seed: Seeds the split, the sampling, the simulation and the initialisation.
-        val_fraction: Share of patients (scans) held out for validation.
+        val_fraction: Share of patients (scans) held out for validation (without ``split``).
+        split: A committed split (``lidc``) or split JSON file: its validation patients validate,
+            its test patients are left out, all others train. Empty: patients ranked by hash,
+            ``val_fraction`` of them validate.
         patch_px: Patch side in pixels (multiple of 16).
         input_windows: The HU window of each of the three input channels of a network built
             here (names from ``core.windowing.INPUT_WINDOWS``; a parent keeps its own).
@@ -40,6 +46,7 @@ class TrainConfig:
         mm_per_px: The inference scale ladder, finest first; training draws scales between
             its finest and coarsest step.
         decoder_widths: Decoder widths of a network built here (a parent keeps its own).
+        decoder_norm: The decoder's normalisation, ``batch``, ``group`` or ``none`` (likewise).
         batch_size: Patches per optimiser step (per process under DDP).
         repeats: How often every training site is cut per epoch (fresh jitter/augmentation).
         jitter_mm: Largest shift of a patch centre from the nodule's slice centroid.
@@ -47,6 +54,11 @@ class TrainConfig:
         negative_ratio: Hard negatives (vessels, pleura, airway walls) per nodule site.
         synthetic: Simulated nodules placed into the scans (spread over all cases).
         synthetic_diameter_mm: Diameter range of the shapes drawn for simulation.
+        crop_fill: What a patch shows past the edge of a crop (a case cut around one nodule):
+            ``air`` (as inference on a crop sees it), ``reflect`` (the crop mirrored at its
+            edge, like tissue going on) or ``mixed`` (either, drawn per patch).
+        ignore_past_crop: Pixels past a crop's edge carry no loss, so the model is never taught
+            what lies there and cannot learn the crop's edge as the nodule's.
         noise_hu, contrast, kernel: Augmentation ranges (``augment.Augmentation``): largest
             noise sd (HU), relative contrast change, blur/sharpen strength.
         lr: Learning rate of the decoder and head (Adam).
@@ -62,9 +74,15 @@ class TrainConfig:
             (``metrics.dice_bce_loss``).
         patch_dice_full_px: In that per-patch mean, a patch whose target has fewer pixels
             weighs in proportion to its area (0: every patch weighs the same).
-        threshold: The probability the outline is cut at in validation; through the card,
-            the probability at which click-to-segment finds a nodule (its outline is then cut
-            at a share of the nodule's own peak, ``core.segment.PEAK_SHARE``).
+        threshold: The probability the outline is cut at in patch validation; through the card,
+            the probability at which click-to-segment finds a nodule.
+        peak_share: Through the card, the share of a nodule's own peak probability its outline
+            is cut at in click-to-segment (0: at ``threshold``).
+        select_by: What chooses the stage (and is reported per epoch): ``patch`` (mean
+            per-nodule Dice of the validation patches) or ``click`` (mean 3D Dice of
+            click-to-segment from each validation nodule's centre, as the app outlines it).
+        tune_cut: Peak shares tried after training by click validation; the best goes on the
+            card instead of ``peak_share`` (empty: ``peak_share`` stays).
         epochs: Epochs of the one-stage strategies (scratch, frozen, finetune).
         stage_epochs: Epochs per BSFT stage: one value for all, or one per stage.
         average_stages: The result is the mean of the final weights of every stage that
@@ -79,11 +97,13 @@ class TrainConfig:
     strategy: str = "bsft"
     seed: int = 0
     val_fraction: float = 0.34
+    split: str = ""
     patch_px: int = 64
     input_windows: tuple[str, ...] = tuple(w.name for w in MODEL_WINDOWS)
     slice_offsets_mm: tuple[float, ...] = (0.0, 0.0, 0.0)
     mm_per_px: tuple[float, ...] = (0.5, 1.0)
     decoder_widths: tuple[int, ...] = (256, 128, 64, 32)
+    decoder_norm: str = "batch"
     batch_size: int = 16
     repeats: int = 1
     jitter_mm: float = 3.0
@@ -91,6 +111,8 @@ class TrainConfig:
     negative_ratio: float = 0.5
     synthetic: int = 0
     synthetic_diameter_mm: tuple[float, float] = (3.0, 15.0)
+    crop_fill: str = "air"
+    ignore_past_crop: bool = True
     noise_hu: float = Augmentation.noise_hu
     contrast: float = Augmentation.contrast
     kernel: float = Augmentation.kernel
@@ -104,6 +126,9 @@ class TrainConfig:
     patch_dice_share: float = 0.0
     patch_dice_full_px: float = 0.0
     threshold: float = DEFAULT_THRESHOLD
+    peak_share: float = DEFAULT_PEAK_SHARE
+    select_by: str = "patch"
+    tune_cut: tuple[float, ...] = ()
     epochs: int = 10
     stage_epochs: tuple[int, ...] = (2,)
     average_stages: bool = False
@@ -129,6 +154,14 @@ class TrainConfig:
             problems.append(f"val_fraction {self.val_fraction} must be in [0, 1)")
         if self.batch_size < 1 or self.repeats < 1:
             problems.append("batch_size and repeats must be at least 1")
+        if self.select_by not in SELECTIONS:
+            problems.append(f"select_by {self.select_by!r} is not one of {', '.join(SELECTIONS)}")
+        if not all(0.0 <= v < 1.0 for v in (self.peak_share, *self.tune_cut)):
+            problems.append("peak_share and tune_cut values must be in [0, 1)")
+        if self.crop_fill not in CROP_FILLS:
+            problems.append(f"crop_fill {self.crop_fill!r} is not one of {', '.join(CROP_FILLS)}")
+        if self.decoder_norm not in DECODER_NORMS:
+            problems.append(f"decoder_norm {self.decoder_norm!r} is not one of {', '.join(DECODER_NORMS)}")
         if self.lr_schedule not in LR_SCHEDULES:
             problems.append(f"lr_schedule {self.lr_schedule!r} is not one of {', '.join(LR_SCHEDULES)}")
         if not 0.0 <= self.patch_dice_share <= 1.0:

@@ -14,6 +14,8 @@ import torch
 from torch import distributed as torch_dist
 from torch import nn
 
+from noduleseg.core import precision
+
 from .config import ConfigError
 
 
@@ -25,7 +27,8 @@ class DistContext:
         rank: Process index (0 writes files).
         world: Number of processes.
         device: Torch device of this process.
-        amp: Whether to autocast (bfloat16) on CUDA.
+        amp: Whether to autocast to bfloat16 where the device computes it natively
+            (``core.precision``: CUDA, and CPUs with AMX or AVX512-BF16).
     """
 
     rank: int = 0
@@ -38,9 +41,10 @@ class DistContext:
         return self.rank == 0
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return precision.autocast(self.device) if self.amp else contextlib.nullcontext()
+
+    def memory_format(self) -> torch.memory_format:
+        return precision.memory_format(self.device) if self.amp else torch.contiguous_format
 
     def all_reduce_sum(self, tensor: torch.Tensor) -> None:
         if self.world > 1:
@@ -76,7 +80,7 @@ def init_distributed(device_name: str, amp: bool) -> DistContext:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         torch_dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return DistContext(rank, world, device, amp and device.type == "cuda")
+    return DistContext(rank, world, device, amp and precision.uses_bf16(device))
 
 
 def shutdown() -> None:

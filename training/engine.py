@@ -1,5 +1,6 @@
 """The training loop: stages of released encoder parts, epochs of cut patch pools, validation
-after every epoch, a checkpoint after every epoch, the best stage's weights as the result, or
+after every epoch (and, with ``select_by = "click"``, click-to-segment validation after every
+stage), a checkpoint after every epoch, the best stage's weights as the result, or
 (``average_stages``) the mean of every stage's final weights.
 """
 
@@ -7,21 +8,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from noduleseg.core.model_io import InputSpec
+from noduleseg.core.model_io import InputSpec, LoadedModel
 from noduleseg.core.unet import BsftUNet
 
 from .checkpoint import RunState, drop_stage_sum, load_checkpoint, save_best, save_checkpoint, save_stage_sum
 from .config import TrainConfig
 from .data import TrainCase
 from .distributed import DistContext
+from .evaluate import evaluate_model
 from .metrics import Validation, dice_bce_loss, validate
-from .pool import PatchPool, training_pool
+from .pool import CropHandling, PatchPool, training_pool
 from .progress import Progress
 from .sampling import Site
 from .stages import Stage, parameter_groups, schedule_factor, set_schedule
@@ -32,13 +34,36 @@ AVERAGE_STAGE = "average of stages"
 
 @dataclass(frozen=True, eq=False)
 class TrainingData:
-    """What the loop trains and validates on."""
+    """What the loop trains and validates on (``val_cases``: for click validation)."""
 
     cases: Sequence[TrainCase]
     train_sites: Sequence[Site]
     val_sites: Sequence[Site]
     val_pool: PatchPool
     spec: InputSpec
+    val_cases: Sequence[TrainCase] = ()
+
+
+def click_dice(net: BsftUNet, cases: Sequence[TrainCase], spec: InputSpec, config: TrainConfig) -> float:
+    """Mean 3D Dice of click-to-segment from every validation nodule's centre, as the app would
+    outline it with this network (the run's threshold and peak share)."""
+    model = LoadedModel(net, spec, {"version": "in training", "threshold": config.threshold,
+                                    "peak_share": config.peak_share})
+    results = evaluate_model(model, cases, baseline=False)
+    return float(np.mean([r.dice_3d for r in results])) if results else float("nan")
+
+
+def with_click(validation: Validation, net: BsftUNet, data: TrainingData, config: TrainConfig) -> Validation:
+    """``validation`` with the click validation added, when stages are chosen by it."""
+    if config.select_by != "click" or not data.val_cases:
+        return validation
+    return replace(validation, click_dice=click_dice(net, data.val_cases, data.spec, config))
+
+
+def validate_run(net: BsftUNet, data: TrainingData, config: TrainConfig, dist: DistContext) -> Validation:
+    """Patch validation, plus click validation when stages are chosen by it."""
+    validation = validate(net, data.val_pool, data.val_sites, data.spec, dist.device, dist, config.threshold)
+    return with_click(validation, net, data, config)
 
 
 def epoch_order(n_sites: int, repeats: int, key: Sequence[int], world: int) -> np.ndarray:
@@ -60,10 +85,11 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, pool: 
             break
         done = (step_event["epoch"] + step / steps) / max(1, step_event["epochs"])
         set_schedule(optimizer, schedule_factor(config, done))
-        image, target = (t.to(dist.device, non_blocking=True) for t in pool.batch(indices, spec))
+        image, target, weight = (t.to(dist.device, non_blocking=True) for t in pool.batch(indices, spec))
+        image = image.contiguous(memory_format=dist.memory_format())
         with dist.autocast():
             loss = dice_bce_loss(model(image).float(), target, config.patch_dice_share,
-                                 config.patch_dice_full_px)
+                                 config.patch_dice_full_px, weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -81,14 +107,14 @@ def _eta(state: RunState, stages: Sequence[Stage], started: float, done_here: in
     return remaining * (time.monotonic() - started) / done_here
 
 
-def _record_stage(net: BsftUNet, state: RunState, stage: Stage, validation: Validation) -> dict:
-    score = validation.dice if validation.dice == validation.dice else float("-inf")
+def _record_stage(net: BsftUNet, state: RunState, stage: Stage, validation: Validation, select_by: str) -> dict:
+    score = validation.score(select_by)
     is_best = state.best_stage < 0 or score > state.best_dice
     if is_best:
         state.best_stage, state.best_dice = state.stage, score
         state.best_weights = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     record = {**stage.to_json(), "index": state.stage, "val_dice": validation.dice,
-              "val_global_dice": validation.global_dice, "best": is_best}
+              "val_global_dice": validation.global_dice, "val_click_dice": validation.click_dice, "best": is_best}
     state.stages.append(record)
     return record
 
@@ -110,15 +136,16 @@ def _average_stages(net: BsftUNet, state: RunState, data: TrainingData, dist: Di
     mean = {k: (v / state.stage_count).to(reference[k].dtype) if v.is_floating_point() else v
             for k, v in state.stage_sum.items()}
     net.load_state_dict(mean)
-    validation = validate(net, data.val_pool, data.val_sites, data.spec, dist.device, dist, config.threshold)
+    validation = validate_run(net, data, config, dist)
     unit = "epochs" if config.average_epochs else "stages"
     record = {"name": AVERAGE_STAGE, "released": [], "epochs": 0, "lr": 0.0, "scaled": False,
               "index": len(state.stages), f"{unit}_averaged": state.stage_count,
-              "val_dice": validation.dice, "val_global_dice": validation.global_dice, "best": True}
+              "val_dice": validation.dice, "val_global_dice": validation.global_dice,
+              "val_click_dice": validation.click_dice, "best": True}
     for earlier in state.stages:
         earlier["best"] = False
     state.stages.append(record)
-    state.best_stage, state.best_dice = record["index"], validation.dice
+    state.best_stage, state.best_dice = record["index"], validation.score(config.select_by)
     state.best_weights = {k: v.clone() for k, v in mean.items()}
     return record
 
@@ -131,7 +158,7 @@ def _run_epoch(model: torch.nn.Module, net: BsftUNet, optimizer: torch.optim.Opt
     key = (config.seed, state.stage, state.epoch)
     order = epoch_order(len(data.train_sites), config.repeats, key, dist.world)[dist.rank::dist.world]
     pool = training_pool(data.cases, data.train_sites, data.spec, config.jitter_mm, order, key,
-                         config.augmentation())
+                         config.augmentation(), CropHandling(config.crop_fill, config.ignore_past_crop))
     step_event = {"stage": stage.name, "epoch": state.epoch, "epochs": stage.epochs}
     loss = train_epoch(model, optimizer, pool, data.spec, config, dist, step_event, progress)
     validation = validate(net, data.val_pool, data.val_sites, data.spec, dist.device, dist, config.threshold)
@@ -166,7 +193,7 @@ def run_stages(net: BsftUNet, stages: Sequence[Stage], data: TrainingData, confi
     if loaded is not None:
         state, weights = loaded
         net.load_state_dict(weights)
-    net.to(dist.device)
+    net.to(dist.device, memory_format=dist.memory_format())
     started, done_here, wall_before = time.monotonic(), 0, state.wall_s
     last_validation: Validation | None = None  # a stage without epochs keeps the weights
     while state.stage < len(stages):
@@ -194,10 +221,11 @@ def run_stages(net: BsftUNet, stages: Sequence[Stage], data: TrainingData, confi
         # a stage that trained enters the average (unless its epochs did)
         summed = validation is not None and config.average_stages and not config.average_epochs
         if validation is None:
-            validation = last_validation or validate(net, data.val_pool, data.val_sites, data.spec, dist.device,
-                                                     dist, config.threshold)
+            validation = last_validation or validate_run(net, data, config, dist)
+        else:  # clicks are costlier than patches: stages, not epochs, are judged by them
+            validation = with_click(validation, net, data, config)
         last_validation = validation
-        record = _record_stage(net, state, stage, validation)
+        record = _record_stage(net, state, stage, validation, config.select_by)
         if summed:
             _add_to_stage_sum(net, state)
         state.stage, state.epoch, state.optimizer = state.stage + 1, 0, None

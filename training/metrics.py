@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from noduleseg.core.metrics import dice_from_sums
 from noduleseg.core.model_io import DEFAULT_THRESHOLD, InputSpec
 
 from .distributed import DistContext
@@ -24,8 +25,9 @@ from .sampling import Site
 
 
 def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor, patch_share: float = 0.0,
-                  full_weight_px: float = 0.0) -> torch.Tensor:
-    """Binary cross-entropy plus soft Dice (empty targets are fine).
+                  full_weight_px: float = 0.0, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Binary cross-entropy plus soft Dice (empty targets are fine), over the pixels ``weight``
+    keeps (1) and not those it drops (0: other nodules, past a crop's edge).
 
     The Dice term mixes the Dice pooled over the whole batch with the mean of each patch's own
     Dice over the patches whose target holds a nodule, ``patch_share`` being the latter's weight.
@@ -34,8 +36,11 @@ def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor, patch_share: float
     target is smaller than ``full_weight_px`` pixels (a nodule's tip on its end slice) weighs
     in that mean in proportion to its area.
     """
-    bce = F.binary_cross_entropy_with_logits(logits, target)
-    probability = torch.sigmoid(logits)
+    if weight is None:
+        weight = torch.ones_like(target)
+    bce = (F.binary_cross_entropy_with_logits(logits, target, reduction="none") * weight).sum() / weight.sum().clamp(min=1.0)
+    probability = torch.sigmoid(logits) * weight
+    target = target * weight
     pooled = 1.0 - soft_dice(probability, target, tuple(range(target.ndim)))
     if patch_share == 0.0:
         return bce + pooled
@@ -44,10 +49,10 @@ def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor, patch_share: float
     present = area > 0
     if not present.any():
         return bce + (1.0 - patch_share) * pooled
-    weight = area[present] / full_weight_px if full_weight_px > 0 else torch.ones_like(area[present])
-    weight = weight.clamp(max=1.0)
+    share = area[present] / full_weight_px if full_weight_px > 0 else torch.ones_like(area[present])
+    share = share.clamp(max=1.0)
     per_patch = 1.0 - soft_dice(probability[present], target[present], dims)
-    per_patch = (weight * per_patch).sum() / weight.sum()
+    per_patch = (share * per_patch).sum() / share.sum()
     return bce + (1.0 - patch_share) * pooled + patch_share * per_patch
 
 
@@ -57,25 +62,27 @@ def soft_dice(probability: torch.Tensor, target: torch.Tensor, dims: tuple[int, 
     return (2 * intersection + 1.0) / (probability.sum(dims) + target.sum(dims) + 1.0)
 
 
-def dice(true_positive: float, predicted: float, target: float) -> float:
-    """Dice from sums; 1.0 when both prediction and target are empty."""
-    total = predicted + target
-    return 1.0 if total == 0 else 2.0 * true_positive / total
-
-
 @dataclass(frozen=True)
 class Validation:
     """Validation result.
 
     Attributes:
-        dice: Mean per-nodule Dice (the selection metric); NaN without validation nodules.
+        dice: Mean per-nodule patch Dice; NaN without validation nodules.
         global_dice: Dice pooled over every validation patch.
         per_nodule: (case index, nodule label, Dice) per validation nodule.
+        click_dice: Mean 3D Dice of click-to-segment from each validation nodule's centre
+            (``TrainConfig.select_by = "click"``), else None.
     """
 
     dice: float
     global_dice: float
     per_nodule: tuple[tuple[int, int, float], ...]
+    click_dice: float | None = None
+
+    def score(self, select_by: str) -> float:
+        """The figure stages and epochs are chosen by (NaN counts as the worst)."""
+        value = self.click_dice if select_by == "click" and self.click_dice is not None else self.dice
+        return value if value == value else float("-inf")
 
 
 def patch_sums(net: torch.nn.Module, pool: PatchPool, spec: InputSpec, device: torch.device,
@@ -89,9 +96,10 @@ def patch_sums(net: torch.nn.Module, pool: PatchPool, spec: InputSpec, device: t
     with torch.inference_mode():
         for start in range(0, len(mine), batch_size):
             indices = mine[start:start + batch_size]
-            image, target = pool.batch(indices, spec)
+            image, target, weight = pool.batch(indices, spec)
             with dist.autocast():
-                predicted = (net(image.to(device)) >= cut).to(torch.float64)
+                image = image.to(device).contiguous(memory_format=dist.memory_format())
+                predicted = (net(image) >= cut).to(torch.float64) * weight.to(device, torch.float64)
             target = target.to(device, torch.float64)
             sums[torch.from_numpy(indices).to(device)] = torch.stack(
                 [(predicted * target).sum((1, 2, 3)), predicted.sum((1, 2, 3)), target.sum((1, 2, 3))], dim=1)
@@ -109,6 +117,6 @@ def validate(net: torch.nn.Module, pool: PatchPool, sites: Sequence[Site], spec:
     per_nodule = []
     for key in sorted({k for k in keys if k[1] > 0}):
         rows = sums[[n for n, k in enumerate(keys) if k == key]].sum(axis=0)
-        per_nodule.append((int(key[0]), int(key[1]), dice(*rows)))
+        per_nodule.append((int(key[0]), int(key[1]), dice_from_sums(*rows)))
     mean = float(np.mean([d for _, _, d in per_nodule])) if per_nodule else float("nan")
-    return Validation(mean, dice(*sums.sum(axis=0)), tuple(per_nodule))
+    return Validation(mean, dice_from_sums(*sums.sum(axis=0)), tuple(per_nodule))

@@ -10,7 +10,7 @@ import numpy as np
 
 from noduleseg.core.atomic import write_text_atomic
 from noduleseg.core.patches import PatchGeometry, sample_mask_patch, sample_patch
-from noduleseg.core.segment import PEAK_SHARE
+from noduleseg.core.model_io import DEFAULT_PEAK_SHARE
 from noduleseg.core.windowing import LUNG, apply_window
 
 from .data import TrainCase
@@ -60,13 +60,14 @@ def report_markdown(card: dict[str, Any]) -> str:
     """The version's report: summary, data, split, stages, epochs, per-nodule Dice."""
     metrics, data, split = card["metrics"], card["training_data"], card["split"]
     stages = [{**s, "released": ",".join(s["released"]) or "-"} for s in card["stages"]]
+    share = float(card.get("peak_share", DEFAULT_PEAK_SHARE))
+    cut = f"at {share:.0%} of the nodule's peak" if share > 0 else "at that probability too"
     parts = [
         f"# Model {card['version']} ({card['strategy']})", "",
         f"Validation Dice (mean per nodule, beyond-end slices included): {_fmt(metrics['val_dice'])}; "
         f"global Dice over all validation patches: {_fmt(metrics['val_global_dice'])}; "
         f"best stage: {card['best_stage']['name']}. Validation cut at probability {card['threshold']}; "
-        f"click-to-segment finds a nodule at it and cuts its outline at {PEAK_SHARE:.0%} of the nodule's "
-        f"peak. Parent: {card['parent']['name']}. "
+        f"click-to-segment finds a nodule at it and cuts its outline {cut}. Parent: {card['parent']['name']}. "
         f"Wall time {card['wall_time_s']:.0f} s on {card['device']} x{card['processes']}.", "",
         "## Data", "",
         f"{data['cases']} cases ({data['nodules']} nodules, {data['synthetic_nodules']} simulated) from "

@@ -39,11 +39,13 @@ class Site:
     kind: str
 
 
-def nodule_sites(case_index: int, labels: np.ndarray, beyond: int) -> list[Site]:
-    """Sites on every slice of every nodule, plus ``beyond`` empty slices past each end."""
+def nodule_sites(case_index: int, labels: np.ndarray, beyond: int,
+                 whole: Sequence[int] | None = None) -> list[Site]:
+    """Sites on every slice of every nodule (of the ``whole`` labels, default all), plus
+    ``beyond`` empty slices past each end."""
     sites = []
     for label, box in enumerate(ndimage.find_objects(labels), start=1):
-        if box is None:
+        if box is None or (whole is not None and label not in whole):
             continue
         mask = labels[box] == label
         centroids = {}
@@ -84,8 +86,9 @@ def away_from_nodules(voxels: np.ndarray, labels: np.ndarray, spacing_zyx: tuple
 
 def negative_sites(case_index: int, case: TrainCase, count: int, margin_mm: float,
                    rng: np.random.Generator) -> list[Site]:
-    """``count`` hard-negative sites of one case (fewer where the scan has none)."""
-    if count <= 0:
+    """``count`` hard-negative sites of one case (fewer where the scan has none; a crop has none:
+    it holds little but its nodule)."""
+    if count <= 0 or case.is_crop:
         return []
     candidates = hard_negative_voxels(case.volume.hu, lung_mask(case.volume.hu, case.volume.spacing_zyx))
     candidates = away_from_nodules(candidates, case.labels, case.volume.spacing_zyx, margin_mm)
@@ -97,7 +100,8 @@ def negative_sites(case_index: int, case: TrainCase, count: int, margin_mm: floa
 
 def build_sites(cases: Sequence[TrainCase], beyond: int, negative_ratio: float, margin_mm: float,
                 seed: int) -> list[Site]:
-    """All sites of ``cases``: nodule slices, beyond-end slices and hard negatives.
+    """All sites of ``cases``: slices of the nodules each case holds whole, beyond-end slices and
+    hard negatives.
 
     Args:
         cases: The cases (their order defines ``Site.case``).
@@ -108,7 +112,7 @@ def build_sites(cases: Sequence[TrainCase], beyond: int, negative_ratio: float, 
     """
     sites: list[Site] = []
     for index, case in enumerate(cases):
-        own = nodule_sites(index, case.labels, beyond)
+        own = nodule_sites(index, case.labels, beyond, case.whole_nodules())
         n_nodule = sum(site.kind == NODULE for site in own)
         rng = np.random.default_rng([seed, index, 17])
         sites += own + negative_sites(index, case, int(round(negative_ratio * n_nodule)), margin_mm, rng)

@@ -71,12 +71,12 @@ def start_point(source: str, config: TrainConfig, registry: ModelRegistry) -> St
                      tuple(config.slice_offsets_mm))
     if config.strategy == "scratch":
         torch.manual_seed(config.seed)
-        return StartPoint(build_unet(None, config.decoder_widths), spec, {"kind": "scratch", "name": "random init"})
+        return StartPoint(build_unet(None, config.decoder_widths, config.decoder_norm), spec, {"kind": "scratch", "name": "random init"})
     if source == "auto":
         source = "shipped" if has_shipped_model() else "transfer"
     if source == "transfer":
         torch.manual_seed(config.seed)
-        net = build_unet(load_transfer_weights(), config.decoder_widths)
+        net = build_unet(load_transfer_weights(), config.decoder_widths, config.decoder_norm)
         return StartPoint(net, spec, {"kind": "transfer", "name": "transfer:" + TRANSFER_SOURCE["name"],
                                       **TRANSFER_SOURCE})
     if source == "shipped":

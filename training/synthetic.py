@@ -160,10 +160,13 @@ def simulate_case(case: TrainCase, count: int, library: ShapeLibrary, diameter_m
 
 def simulate(cases: Sequence[TrainCase], total: int, library: ShapeLibrary, diameter_mm: tuple[float, float],
              seed: int) -> tuple[list[TrainCase], list[dict]]:
-    """Spread ``total`` simulated nodules over ``cases`` (round robin), deterministically."""
-    counts = [total // len(cases) + (n < total % len(cases)) for n in range(len(cases))] if cases else []
+    """Spread ``total`` simulated nodules over the whole scans among ``cases`` (round robin;
+    crops have no room), deterministically."""
+    hosts = [n for n, case in enumerate(cases) if not case.is_crop]
+    counts = dict(zip(hosts, [total // len(hosts) + (n < total % len(hosts)) for n in range(len(hosts))])) if hosts else {}
     result, placed = [], []
-    for index, (case, count) in enumerate(zip(cases, counts)):
+    for index, case in enumerate(cases):
+        count = counts.get(index, 0)
         rng = np.random.default_rng([seed, index, 31])
         new_case, new_placed = simulate_case(case, count, library, diameter_mm, rng) if count else (case, [])
         result.append(new_case)
