@@ -105,3 +105,45 @@ def test_convert_refuses_labels_in_another_geometry(tmp_path):
     with pytest.raises(DatasetError, match="labels.nii.gz: label size"):
         convert_case(tmp_path / "scan.nii.gz", tmp_path / "labels.nii.gz", tmp_path / "ds", "scan1")
     assert not (tmp_path / "ds").exists()
+
+
+def write_crops_folder(root, rows):
+    """A folder laid out as the shared lidc_crops: crops.csv and crops/<name>_ct|_label.nii.gz."""
+    (root / "crops").mkdir(parents=True)
+    header = "crop,patient,series_uid,readers,diameter_mm,volume_mm3,texture,malignancy,subtlety,calcification"
+    lines = [header]
+    for n, (name, patient, texture) in enumerate(rows):
+        volume, labels = toy_case(n, n_nodules=2)
+        sitk.WriteImage(image_like(volume.hu, volume), str(root / "crops" / f"{name}_ct.nii.gz"))
+        sitk.WriteImage(image_like(labels, volume), str(root / "crops" / f"{name}_label.nii.gz"))
+        lines.append(f"{name},{patient},1.2.3,4,7.5,120.0,{texture},3,4,6")
+    (root / "crops.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_convert_crops_keeps_patients_readers_and_which_nodule_is_whole(tmp_path):
+    from noduleseg.training.convert import convert_crops
+    write_crops_folder(tmp_path / "crops", [("P1_01", "P1", 5.0), ("P1_02", "P1", 1.5), ("P2_01", "P2", 3.0)])
+    assert len(convert_crops(tmp_path / "crops", tmp_path / "ds")) == 3
+    loaded = {c.case_id: c for c in load_datasets([tmp_path / "ds"])}
+    assert sorted(loaded) == ["P1_01", "P1_02", "P2_01"]
+    case = loaded["P1_02"]
+    assert case.patient_id == "P1" and case.is_crop and case.nodule_ids() == [1, 2]
+    assert case.whole_nodules() == [1]  # label 2 reaches in from outside: a nodule, never whole here
+    reference = case.lidc.nodule(1)
+    assert (reference.readers, reference.diameter_mm, reference.texture) == (4, 7.5, 1.5)
+
+
+def test_convert_crops_refuses_a_folder_without_its_table(tmp_path):
+    from noduleseg.training.convert import convert_crops
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="crops.csv: cannot read the nodule table"):
+        convert_crops(tmp_path / "empty", tmp_path / "ds")
+
+
+def test_a_malformed_lidc_record_is_refused_naming_the_provenance(tmp_path):
+    import json
+    volume, labels = toy_case(1)
+    cases.write_case(tmp_path / "ds", "c1", volume, labels, {"patient_id": "p", "lidc": {"crop_of": "x", "nodules": []}})
+    with pytest.raises(DatasetError, match="c1.json: the lidc record is malformed"):
+        load_datasets([tmp_path / "ds"])
+    assert json.loads((tmp_path / "ds" / "provenance" / "c1.json").read_text())["lidc"]["crop_of"] == "x"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from noduleseg.core.model_io import InputSpec
-from noduleseg.core.patches import PatchGeometry, sample_patch
+from noduleseg.core.patches import PatchGeometry, inside_patch, sample_patch
 from noduleseg.core.windowing import encode_planes
 from noduleseg.training.augment import Augmentation, augment
 from noduleseg.training.data import TrainCase
@@ -136,3 +136,52 @@ def test_kernel_and_contrast_augmentation_change_edges_and_levels_not_the_mask()
     assert min(levels) < 40 - 30 and max(levels) > 40 + 30 and all(abs(v - 40) <= 64.1 for v in levels)
     unchanged, _ = augment(hu, mask, np.random.default_rng(0), Augmentation(**quiet))
     assert np.array_equal(unchanged, hu)
+
+
+# --- crops: their edge and the other nodules in them ------------------------------------------
+
+
+def crop_of(case: TrainCase) -> TrainCase:
+    """A tight crop around nodule 1 of the toy case, labelled as convert-crops labels it."""
+    from noduleseg.training.data import LidcRecord, ReferenceNodule
+    voxels = np.argwhere(case.labels == 1)
+    low, high = np.maximum(voxels.min(axis=0) - 2, 0), voxels.max(axis=0) + 3
+    (k0, j0, i0), (k1, j1, i1) = low, high
+    labels = case.labels[k0:k1, j0:j1, i0:i1].copy()
+    labels[(labels > 0) & (labels != 1)] = 2
+    labels[labels.shape[0] // 2, 0, 0] = 2  # another nodule reaching into a corner
+    lidc = LidcRecord(crop_of=1, nodules=(ReferenceNodule(1),))
+    return TrainCase("toy_01", "toy", case.volume.crop(k0, k1, j0, j1, i0, i1), labels, lidc=lidc)
+
+
+def test_a_crop_gives_sites_for_its_own_nodule_only_and_no_hard_negatives(case):
+    crop = crop_of(case)
+    sites = build_sites([crop], beyond=2, negative_ratio=1.0, margin_mm=5.0, seed=0)
+    assert {s.nodule for s in sites} == {1} and not any(s.kind == NEGATIVE for s in sites)
+
+
+def test_past_a_crops_edge_and_on_other_nodules_nothing_counts(case):
+    from noduleseg.training.pool import CropHandling, cut
+    crop = crop_of(case)
+    middle = crop.labels.shape[0] // 2  # the slice with another nodule in its corner
+    site = next(s for s in build_sites([crop], 0, 0.0, 5.0, 0) if s.nodule == 1 and s.k == middle)
+    hu, mask, weight = cut(crop, site, 1.0, (0.0, 0.0), SPEC, CropHandling("air", True))
+    assert mask.any() and not weight.all()
+    assert not (mask & (weight == 0)).any()  # the nodule itself always counts
+    assert weight[0, 0] == 0 and weight[16, 16] == 1  # the corner lies past the crop at 1 mm/px
+    geometry = PatchGeometry(site.center_ji, 1.0, 32, crop.volume.spacing_zyx[1:])
+    outside = ~inside_patch(crop.labels.shape[1:], geometry)
+    assert outside.any() and not weight[outside].any()
+    assert np.all(hu[:, outside] <= -1023)  # air past the edge
+    mirrored, _, _ = cut(crop, site, 1.0, (0.0, 0.0), SPEC, CropHandling("reflect", True), reflect=True)
+    assert mirrored[:, outside].mean() > -900  # lung tissue mirrored in, not air
+    _, _, counted = cut(crop, site, 1.0, (0.0, 0.0), SPEC, CropHandling("air", False))
+    other = sample_patch((crop.labels[site.k] == 2).astype(float), geometry, fill=0.0) >= 0.5
+    assert other.any() and counted[~other].all() and not counted[other].any()  # other nodules never count
+
+
+def test_a_whole_scan_keeps_every_pixel_but_other_nodules(case):
+    from noduleseg.training.pool import cut
+    site = next(s for s in build_sites([case], 0, 0.0, 5.0, 0) if s.nodule == 1)
+    _, _, weight = cut(case, site, 2.0, (0.0, 0.0), SPEC)
+    assert weight.all() or (case.labels[site.k] == 2).any()
