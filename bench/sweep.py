@@ -82,7 +82,7 @@ def unpack(path: Path) -> list[TrainCase]:
 _CASES: list[TrainCase] | None = None
 
 
-def _one_run(job: tuple[dict[str, Any], dict[str, Any], str, int]) -> dict[str, Any]:
+def _one_run(job: tuple[dict[str, Any], dict[str, Any], str, int, int]) -> dict[str, Any]:
     """Train one run and score it on the validation cases (in a worker process)."""
     import torch
 
@@ -95,8 +95,8 @@ def _one_run(job: tuple[dict[str, Any], dict[str, Any], str, int]) -> dict[str, 
     from noduleseg.training.summary import summarise
 
     global _CASES
-    base, run, pack_path, moved = job
-    torch.set_num_threads(1)
+    base, run, pack_path, moved, threads = job
+    torch.set_num_threads(threads)
     if _CASES is None:
         _CASES = unpack(Path(pack_path))
     started = time.monotonic()
@@ -121,9 +121,10 @@ def _one_run(job: tuple[dict[str, Any], dict[str, Any], str, int]) -> dict[str, 
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def run_sweep(pack_path: Path, sweep_path: Path, out: Path, workers: int, deadline_s: float, moved: int) -> int:
+def run_sweep(pack_path: Path, sweep_path: Path, out: Path, workers: int, deadline_s: float, moved: int,
+              threads: int = 1) -> int:
     sweep = json.loads(sweep_path.read_text())
-    jobs = [(sweep.get("base", {}), run, str(pack_path), moved) for run in sweep["runs"]]
+    jobs = [(sweep.get("base", {}), run, str(pack_path), moved, threads) for run in sweep["runs"]]
     results: list[dict[str, Any]] = []
     started = time.monotonic()
     context = multiprocessing.get_context("spawn")
@@ -199,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     r.add_argument("--deadline-s", type=float, default=3600.0)
     r.add_argument("--moved-clicks", type=int, default=2)
+    r.add_argument("--threads", type=int, default=1, help="torch threads per run")
     q = commands.add_parser("report")
     q.add_argument("result", type=Path)
     q.add_argument("--baseline")
@@ -207,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         pack(args.data, args.out, args.split)
         return 0
     if args.command == "run":
-        return run_sweep(args.pack, args.sweep, args.out, args.workers, args.deadline_s, args.moved_clicks)
+        return run_sweep(args.pack, args.sweep, args.out, args.workers, args.deadline_s, args.moved_clicks,
+                         args.threads)
     print(report(args.result, args.baseline))
     return 0
 

@@ -6,6 +6,7 @@
     noduleseg-train convert-lidc LIDC_ROOT --out DATASET
     noduleseg-train convert-crops LIDC_CROPS --out DATASET
     noduleseg-train list | activate VERSION [--force] | rollback VERSION|shipped   [--out REGISTRY]
+    noduleseg-train ship VERSION_FOLDER --name NAME --evaluation VAL.json TEST.json [--to DIR]
     noduleseg-train evaluate MODEL [--split test|val|train|all] [--data DATASET...] [--moved-clicks N]
                     [--synthetic N --seed S --shapes DIR] [--out FILE.json] [--markdown FILE.md]
 """
@@ -25,7 +26,7 @@ from .config import STRATEGIES, make_config
 from .progress import JsonLines, Progress, TerminalBar, Throttle, fan_out, no_progress
 from .registry import ModelRegistry, default_registry_root
 
-COMMANDS = ("train", "convert", "convert-lidc", "convert-crops", "list", "activate", "rollback", "evaluate")
+COMMANDS = ("train", "convert", "convert-lidc", "convert-crops", "ship", "list", "activate", "rollback", "evaluate")
 # flag -> TrainConfig field (values parsed by make_config to the field's type)
 CONFIG_FLAGS = {"--strategy": "strategy", "--seed": "seed", "--val-fraction": "val_fraction",
                 "--patch-px": "patch_px", "--mm-per-px": "mm_per_px", "--decoder-widths": "decoder_widths",
@@ -97,7 +98,8 @@ def _run_evaluate(args: argparse.Namespace) -> None:
     from noduleseg.core.model_io import load_model
 
     from .data import load_datasets
-    from .eval_run import DEFAULT_EVAL_SEED, DEFAULT_MOVED_CLICKS, evaluate_cases, write_evaluation
+    from .eval_run import (DEFAULT_EVAL_SEED, DEFAULT_MOVED_CLICKS, evaluate_cases, shapes_used_in_training,
+                           write_evaluation)
     from .split import load_fixed_split
     from .summary import paired_difference, summary_table
     datasets = args.data or [d for d in DEFAULT_EVAL_DATA if d.is_dir()]
@@ -105,28 +107,31 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         raise NodulesegError("no data: convert the shared data first (noduleseg-train convert-crops "
                              "../shared/data/lidc_crops --out data/lidc_crops) or pass --data")
     model = load_model(_model_folder(args.model, args.registry))
+    other = load_model(_model_folder(args.against, args.registry)) if args.against else None
     fixed = load_fixed_split(args.split_file)
     cases = fixed.cases(load_datasets(datasets), args.split)
     seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
     moved = DEFAULT_MOVED_CLICKS if args.moved_clicks is None else args.moved_clicks
-    evaluation = evaluate_cases(model, cases, split=f"{fixed.name}:{args.split}", synthetic=args.synthetic,
-                                shapes=args.shapes, seed=seed, moved_clicks=moved)
+    # simulated test nodules: none that either model trained on, so both see the same ones
+    exclude = shapes_used_in_training(other.card) if other is not None else set()
+    run = dict(split=f"{fixed.name}:{args.split}", synthetic=args.synthetic, shapes=args.shapes, seed=seed,
+               moved_clicks=moved)
+    evaluation = evaluate_cases(model, cases, exclude_shapes=exclude, **run)
     notes = [f"Model {evaluation.model_version}; split {evaluation.split} ({len(cases)} cases of "
              f"{', '.join(map(str, datasets))}); {moved} moved clicks per nodule; "
              f"{len(evaluation.placed)} simulated nodules (seed {seed})."]
     write_evaluation(evaluation, args.out, args.markdown, f"Evaluation of model {evaluation.model_version}", notes)
     print(notes[0])
     print(summary_table(evaluation.summary))
-    if args.against:
-        other = evaluate_cases(load_model(_model_folder(args.against, args.registry)), cases,
-                               split=evaluation.split, synthetic=args.synthetic, shapes=args.shapes, seed=seed,
-                               moved_clicks=moved)
-        difference = paired_difference(evaluation.results, other.results)
-        print(f"\nModel {other.model_version} on the same nodules:")
-        print(summary_table(other.summary))
+    if other is not None:
+        against = evaluate_cases(other, cases, exclude_shapes=shapes_used_in_training(model.card), **run)
+        difference = paired_difference(evaluation.results, against.results)
+        print(f"\nModel {against.model_version} on the same nodules:")
+        print(summary_table(against.summary))
         (d, low, high), (m, m_low, m_high) = difference["dice_3d"], difference["moved_dice_3d"]
-        print(f"\n{evaluation.model_version} minus {other.model_version}, 3D Dice per nodule (n={difference['n']}): "
-              f"{d:+.3f} ({low:+.3f} to {high:+.3f}); moved clicks {m:+.3f} ({m_low:+.3f} to {m_high:+.3f})")
+        print(f"\n{evaluation.model_version} minus {against.model_version}, 3D Dice per nodule "
+              f"(n={difference['n']}): {d:+.3f} ({low:+.3f} to {high:+.3f}); "
+              f"moved clicks {m:+.3f} ({m_low:+.3f} to {m_high:+.3f})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     crops.add_argument("root", type=Path, help="the lidc_crops folder (crops.csv, crops/)")
     crops.add_argument("--out", type=Path, required=True, help="data set folder")
     _evaluate_parser(commands)
+    ship = commands.add_parser("ship", help="make a version folder the shipped model (assets/model)")
+    ship.add_argument("version_folder", type=Path, help="a registered version's folder")
+    ship.add_argument("--name", required=True, help="the shipped model's name, e.g. shipped-2")
+    ship.add_argument("--evaluation", type=Path, nargs="*", default=[],
+                      help="evaluate --out JSON files whose summaries go on the card")
+    ship.add_argument("--to", type=Path, default=None, help="target folder (default: the package's assets/model)")
     for name in ("list", "activate", "rollback"):
         sub = commands.add_parser(name, help=f"{name} model versions")
         if name != "list":
@@ -232,6 +243,11 @@ def main(argv: list[str] | None = None) -> int:
             elif args.command == "convert-lidc":
                 from .convert import convert_lidc
                 print("\n".join(str(p) for p in convert_lidc(args.root, args.out)))
+            elif args.command == "ship":
+                from noduleseg.core.model_io import shipped_model_dir
+
+                from .ship import ship
+                print(ship(args.version_folder, args.to or shipped_model_dir(), args.name, args.evaluation))
             elif args.command == "convert-crops":
                 from .convert import convert_crops
                 print(f"{len(convert_crops(args.root, args.out))} crops written to {args.out}")

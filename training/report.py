@@ -44,6 +44,8 @@ def write_examples(path: Path, cases: Sequence[TrainCase], placed: Sequence[dict
 
 
 def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
     if isinstance(value, float):
         return "n/a" if value != value else f"{value:.4f}"
     return str(value)
@@ -66,7 +68,8 @@ def report_markdown(card: dict[str, Any]) -> str:
         f"# Model {card['version']} ({card['strategy']})", "",
         f"Validation Dice (mean per nodule, beyond-end slices included): {_fmt(metrics['val_dice'])}; "
         f"global Dice over all validation patches: {_fmt(metrics['val_global_dice'])}; "
-        f"best stage: {card['best_stage']['name']}. Validation cut at probability {card['threshold']}; "
+        f"3D Dice of click-to-segment on the validation nodules: {_fmt(metrics.get('val_click_dice'))}; "
+        f"best stage: {card['best_stage']['name']} (chosen by {metrics.get('selected_by', 'patch')} Dice). Validation cut at probability {card['threshold']}; "
         f"click-to-segment finds a nodule at it and cuts its outline {cut}. Parent: {card['parent']['name']}. "
         f"Wall time {card['wall_time_s']:.0f} s on {card['device']} x{card['processes']}.", "",
         "## Data", "",
@@ -74,7 +77,8 @@ def report_markdown(card: dict[str, Any]) -> str:
         f"{', '.join(data['datasets'])}; {data['train_sites']} training sites, {data['val_patches']} validation patches.",
         "", f"Validation cases: {', '.join(split['val_cases']) or 'none'}; training cases: "
         f"{', '.join(split['train_cases'])}.", "",
-        "## Stages", "", table(stages, ["index", "name", "released", "epochs", "lr", "val_dice", "val_global_dice", "best"]),
+        "## Stages", "", table(stages, ["index", "name", "released", "epochs", "lr", "val_dice", "val_global_dice",
+                                             "val_click_dice", "best"]),
         "", "## Epochs", "", table(card["epochs"], ["stage", "epoch", "loss", "val_dice", "val_global_dice", "patches", "seconds"]),
         "", "![curves](curves.png)", "",
         "Curves: blue loss (scaled to its maximum), red validation Dice, green global Dice; grey lines mark stages.",
