@@ -14,13 +14,16 @@ def test_shipped_recipe_matches_the_shipped_card():
     card = read_card(shipped_model_dir())
     recipe = make_config(RECIPES / f"{card['version']}.toml").to_json()
     recorded = card["config"]
-    for field in ("strategy", "seed", "synthetic", "stage_epochs", "synthetic_diameter_mm",
-                  "mm_per_px", "patch_px", "lr"):
+    for field in recipe:
+        if field in ("device", "amp"):  # where it ran, not what it is
+            continue
         value = list(recipe[field]) if isinstance(recipe[field], tuple) else recipe[field]
         assert value == recorded[field], field
+    assert card["decoder_norm"] == recipe["decoder_norm"] and card["parent"]["kind"] == "transfer"
 
 
 def test_every_recipe_file_is_a_valid_config():
-    for recipe in sorted(RECIPES.glob("*.toml")):
+    recipes = sorted(RECIPES.glob("*.toml"))
+    for recipe in recipes:
         make_config(recipe)  # raises ConfigError naming the problem
-    assert make_config(RECIPES / "short-average.toml").average_stages
+    assert make_config(RECIPES / "shipped-2.toml").split == "lidc" and recipes
