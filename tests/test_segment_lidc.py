@@ -1,7 +1,8 @@
 """The shipped model on the real LIDC scans (skipped without a shipped model or shared data).
 
-The shipped model was trained on these scans, so this is a regression check of the whole
-click-to-segment path on real anatomy, not the leave-one-scan-out accuracy (see the model card).
+The shipped model trained on 0002 and 0003 and validated on 0001, so this is a regression check
+of the whole click-to-segment path on real anatomy, not its accuracy on unseen patients (that is
+the test split's figure on the model card).
 """
 
 from __future__ import annotations
@@ -45,6 +46,6 @@ def test_shipped_model_outlines_the_lidc_nodules(shared_data, shipped_model):
             nodule = truth == int(row["nodule"])
             dices.append(2 * np.count_nonzero(found & nodule) / (found.sum() + nodule.sum()))
     assert len(dices) == 5
-    # A regression floor: shipped-1 measured 0.60 here (see the model card); a 3D Dice on
-    # nodules the model never saw is the leave-one-scan-out figure in the README.
-    assert np.mean(dices) >= 0.55, dices
+    # A regression floor: shipped-2 measured 0.81 here (0.92, 0.39 on the 31 mm ground glass of
+    # 0002, 0.90, 0.93, 0.91; shipped-1: 0.60).
+    assert np.mean(dices) >= 0.75, dices

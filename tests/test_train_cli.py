@@ -43,6 +43,11 @@ def test_bad_data_is_one_line_on_stderr_and_exit_2(tmp_path, capsys):
 def test_bad_flag_values_exit_2_without_traceback(dataset, tmp_path, capsys):
     assert main([str(dataset), "--patch-px", "30", "--out", str(tmp_path)]) == 2
     assert "patch_px 30 must be a positive multiple of 16" in capsys.readouterr().err
+    assert main([str(dataset), "--crop-fill", "sideways", "--select-by", "luck", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "crop_fill 'sideways'" in err and "select_by 'luck'" in err and "Traceback" not in err
+    assert main([str(dataset), "--split", "nosuchsplit", "--out", str(tmp_path)]) == 2
+    assert "no such split file" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         main([str(dataset), "--strategy", "fancy"])
     assert exit_info.value.code == 2

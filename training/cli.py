@@ -39,6 +39,8 @@ CONFIG_FLAGS = {"--strategy": "strategy", "--seed": "seed", "--val-fraction": "v
                 "--input-windows": "input_windows",
                 "--slice-offsets-mm": "slice_offsets_mm",
                 "--average-stages": "average_stages", "--average-epochs": "average_epochs",
+                "--split": "split", "--crop-fill": "crop_fill", "--decoder-norm": "decoder_norm",
+                "--select-by": "select_by", "--peak-share": "peak_share", "--tune-cut": "tune_cut",
                 "--device": "device"}
 
 
