@@ -87,7 +87,8 @@ class BsftUNet(nn.Module):
             raise ValueError(f"decoder_norm {decoder_norm!r} is not one of {', '.join(DECODER_NORMS)}")
         self.decoder_widths = tuple(decoder_widths)
         self.decoder_norm = decoder_norm
-        self.register_buffer("pixel_mean", torch.tensor(BGR_MEAN).view(1, 3, 1, 1), persistent=False)
+        # one value per channel, 1-D so that a channels-last network keeps it plain
+        self.register_buffer("pixel_mean", torch.tensor(BGR_MEAN), persistent=False)
         encoder, in_channels = {}, 3
         for index, widths in enumerate(VGG16_WIDTHS, start=1):
             encoder[f"enc{index}"] = VggBlock(in_channels, widths, pool=index > 1)
@@ -102,7 +103,7 @@ class BsftUNet(nn.Module):
         self.head = nn.Conv2d(in_channels, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x * 255.0 - self.pixel_mean
+        x = x * 255.0 - self.pixel_mean.view(1, -1, 1, 1)
         features = []
         for block in self.encoder.values():
             x = block(x)

@@ -42,7 +42,8 @@ def test_bsft_run_registers_a_complete_version_and_reports_events(dataset, tmp_p
     card = entry.card
     assert card["split"]["val_cases"] and not set(card["split"]["val_cases"]) & set(card["split"]["train_cases"])
     assert len(card["stages"]) == 5 and len(card["epochs"]) == 5
-    best = max(range(5), key=lambda n: card["stages"][n]["val_dice"])
+    assert card["metrics"]["selected_by"] == "click"  # the default: stages judged as the app outlines
+    best = max(range(5), key=lambda n: card["stages"][n]["val_click_dice"])
     assert card["best_stage"]["index"] == best
     assert card["metrics"]["val_dice"] == pytest.approx(card["stages"][best]["val_dice"], abs=0.02)
     assert card["parent"]["kind"] == "transfer" and card["run_id"]
@@ -124,6 +125,7 @@ def assert_result_is_the_mean(entry, kept):
     import torch
 
     saved = torch.load(entry.folder / "weights.pt", weights_only=True)
+    # BatchNorm's running statistics are averaged as well (the configs here use a BN decoder)
     for key in ("encoder.enc5.conv3.weight", "decoder.dec1.body.1.running_mean", "head.weight"):
         mean = sum(weights[key] for weights in kept) / len(kept)
         assert torch.allclose(saved[key].float(), mean, atol=2e-3, rtol=2e-3), key  # saved as fp16
@@ -131,7 +133,7 @@ def assert_result_is_the_mean(entry, kept):
 
 
 def test_average_stages_makes_the_mean_of_the_trained_stages_the_result(dataset, tmp_path, stage_ends):
-    config = make_config(strategy="bsft", stage_epochs=(1, 1, 1, 0, 0), average_stages=True, **TINY)
+    config = make_config(strategy="bsft", stage_epochs=(1, 1, 1, 0, 0), average_stages=True, decoder_norm="batch", **TINY)
     events = []
     entry = train(config, [dataset], ModelRegistry(tmp_path), events.append, RunOptions(source="transfer"))
     average = entry.card["stages"][-1]
@@ -146,7 +148,7 @@ def test_average_stages_makes_the_mean_of_the_trained_stages_the_result(dataset,
 
 
 def test_a_resumed_run_averages_the_stages_finished_before_the_crash(dataset, tmp_path, stage_ends):
-    config = make_config(strategy="bsft", stage_epochs=(1, 1, 1, 0, 0), average_stages=True, **TINY)
+    config = make_config(strategy="bsft", stage_epochs=(1, 1, 1, 0, 0), average_stages=True, decoder_norm="batch", **TINY)
     registry = ModelRegistry(tmp_path)
     with pytest.raises(Kill):
         train(config, [dataset], registry, crash_at(stage="+enc3", step=1), RunOptions(source="transfer"))
@@ -177,7 +179,7 @@ def epoch_ends(monkeypatch):
 def test_average_epochs_makes_the_mean_of_every_epochs_weights_the_result_across_a_crash(
         dataset, tmp_path, epoch_ends):
     config = make_config(strategy="bsft", stage_epochs=(2, 1, 0, 0, 0), average_stages=True,
-                         average_epochs=True, **TINY)
+                         average_epochs=True, decoder_norm="batch", **TINY)
     registry = ModelRegistry(tmp_path)
     with pytest.raises(Kill):
         train(config, [dataset], registry, crash_at(stage="decoder+enc5", epoch=1), RunOptions(source="transfer"))
