@@ -13,6 +13,12 @@ what finished.
       --out $OUT/sweep.json --workers 15 --deadline-s 500
   .venv/bin/python bench/sweep.py report RESULT.json [--baseline NAME]
 
+On a machine where the project is not installed, the three folders can be put on the path as
+the ``noduleseg`` namespace (``mkdir -p /tmp/ns/noduleseg; ln -s $PWD/core $PWD/training
+/tmp/ns/noduleseg/; PYTHONPATH=/tmp/ns``) with ``NODULESEG_CACHE=.device/cache``; training needs
+neither SimpleITK nor pydicom once the cases are packed. Each run gets ``--threads`` torch
+threads: on a small machine two single-threaded runs beat one with two threads.
+
 The sweep file: ``{"base": {TrainConfig fields}, "runs": [{"name": ..., "config": {...}}]}``.
 """
 
