@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.noduleseg-installed
 
-.PHONY: run test install bench clean
+.PHONY: run test install bench fuzz clean
 
 # torch first, pinned to the CPU build on this machine's disk: any other request pulls a
 # multi-GB CUDA build. Then the project, editable, with its dev extras.
@@ -23,6 +23,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+
+# Seeded damage to real and made scans for every reader (tests/fuzzing.py); `make fuzz N=5000`.
+N ?= 5000
+fuzz: $(STAMP)
+	$(PY) tests/fuzzing.py --cases $(N)
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
-import struct
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pydicom
 from pydicom.dataelem import RawDataElement
-from pydicom.errors import InvalidDicomError
 
 from .errors import CorruptFileError, VolumeWarning
 
@@ -29,9 +28,6 @@ _TAGS_READ = [0x00080005, 0x00080018, 0x00080060, 0x00081030, 0x0008103E, 0x0010
               0x00280103, 0x00280120, 0x00281052, 0x00281053, 0x00281054, 0x00280121,
               _PIXEL_DATA]
 # Errors pydicom raises on damaged files (it has no single base class for them).
-DICOM_READ_ERRORS = (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError,
-                     IndexError, AttributeError, struct.error)
-
 
 @dataclass(frozen=True)
 class SliceHeader:
@@ -112,9 +108,10 @@ def read_slice_header(path: Path) -> SliceHeader:
                              specific_tags=_TAGS_READ)
         cut_short = _ends_inside_header(ds)
         header = _header_from_dataset(path, ds)
-    except DICOM_READ_ERRORS as error:
-        raise CorruptFileError(path, f"damaged or truncated DICOM file ({error}); remove it "
-                               f"or export the series again") from error
+    except Exception as error:  # noqa: BLE001 - pydicom meets damaged bytes with many types (unknown
+        # VR, odd value lengths, zlib and memory errors): every one means this file cannot be read
+        raise CorruptFileError(path, f"damaged or truncated DICOM file ({type(error).__name__}: "
+                               f"{_short(error)}); remove it or export the series again") from error
     if cut_short:
         raise CorruptFileError(path, "damaged or truncated DICOM file (it ends inside the "
                                "header); remove it or export the series again")
@@ -283,15 +280,24 @@ def _int(value: object, default: int = 0) -> int:
 
 
 def _float(text: str, default: float) -> float:
-    try:
-        return float(text)
-    except ValueError:
+    """A DS value; a missing one gives ``default``, an unreadable one NaN (refused later)."""
+    if not text.strip():
         return default
+    try:
+        return float(text.split("\\")[0])
+    except ValueError:
+        return float("nan")
 
 
 def _floats(ds: pydicom.Dataset, tag: int, count: int) -> tuple[float, ...] | None:
+    """``count`` finite numbers of a DS element, else None (treated as missing)."""
     try:
         numbers = tuple(float(v) for v in _text(ds, tag).split("\\"))
     except ValueError:
         return None
-    return numbers if len(numbers) == count else None
+    return numbers if len(numbers) == count and all(math.isfinite(v) for v in numbers) else None
+
+
+def _short(error: Exception, limit: int = 120) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -13,13 +14,28 @@ from .errors import CorruptFileError, MissingPixelDataError, NotAVolumeError
 from .hu_convert import slice_to_hu
 
 
+# A rescale beyond these cannot be CT: HU run from -1024 to a few thousand, stored values are
+# at most 32 bits. (Real series use slope 1 or so and intercept -1024, -1000 or -8192.)
+MAX_ABS_SLOPE = 1e4
+MAX_ABS_INTERCEPT = 1e6
+
+
 def check_pixel_headers(slices: tuple[SliceHeader, ...] | list[SliceHeader]) -> None:
-    """Refuse files without pixels, multi-frame or colour files, and truncated raw pixel data.
+    """Refuse files without pixels, an empty or unusable image size, multi-frame or colour files,
+    a rescale that cannot give HU, and truncated raw pixel data.
 
     Raises:
         MissingPixelDataError, NotAVolumeError, CorruptFileError.
     """
     for header in slices:
+        if header.rows < 1 or header.columns < 1:
+            raise NotAVolumeError(header.path, f"the header gives {header.rows}x{header.columns} "
+                                  "pixels (Rows x Columns missing or 0): no image to load")
+        if not (math.isfinite(header.slope) and math.isfinite(header.intercept)) or \
+                abs(header.slope) > MAX_ABS_SLOPE or abs(header.intercept) > MAX_ABS_INTERCEPT:
+            raise CorruptFileError(header.path, f"RescaleSlope {header.slope:g} / RescaleIntercept "
+                                   f"{header.intercept:g} cannot turn stored values into HU; the "
+                                   "header is damaged")
         if not header.has_pixels:
             raise MissingPixelDataError(header.path, "DICOM file without pixel data (a header "
                                         "only); copy the complete series again")

@@ -72,6 +72,9 @@ def _check_shape(path: Path, reader: sitk.ImageFileReader) -> tuple[int, ...]:
     if len(size) > 3 and any(n > 1 for n in size[3:]):
         raise NotAVolumeError(path, f"{len(size)}D image ({shown}): one 3D CT volume is needed; "
                               "split out the time point or channel you want first")
+    if not size or min(size) < 1:
+        raise NotAVolumeError(path, f"the header gives size {shown}: an axis without voxels, no "
+                              "image to load")
     if len(size) < 3 or size[2] < 2:
         raise NotAVolumeError(path, f"a single 2D slice ({shown}), not a volume: open the "
                               "whole CT scan")

@@ -7,13 +7,15 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from .dicom_geometry import SliceStack, stack_slices
 from .dicom_headers import (SliceHeader, looks_like_dicom, name_skipped, read_slice_header,
                             scan_headers)
 from .dicom_pixels import check_pixel_headers, read_stack_hu, same_pixels
 from .dicom_series import choose_series, require_ct, scan_series
-from .errors import (CorruptFileError, NotAnImageError, SeriesNotFoundError, SliceSpacingError,
-                     VolumeNotFoundError, VolumeWarning)
+from .errors import (CorruptFileError, GeometryError, NotAnImageError, NotAVolumeError, SeriesNotFoundError,
+                     SliceSpacingError, VolumeNotFoundError, VolumeWarning)
 from .image_file import IMAGE_SUFFIXES, is_image_file_name, read_image_file
 from .memory_check import require_memory
 from .volume import Volume, VolumeInfo
@@ -51,13 +53,33 @@ def load_volume(path: str | Path, series_uid: str | None = None,
         raise VolumeNotFoundError(path, "no such file or folder")
     if path.is_dir():
         groups, unreadable = scan_series(path, _part(progress, 0.0, _HEADER_SHARE))
-        return _load_dicom(path, groups, unreadable, series_uid, progress)
+        return check_volume(path, _load_dicom(path, groups, unreadable, series_uid, progress))
     if is_image_file_name(path):
-        return read_image_file(path, progress)
+        return check_volume(path, read_image_file(path, progress))
     if looks_like_dicom(path):
-        return _load_dicom_file(path, series_uid, progress)
+        return check_volume(path, _load_dicom_file(path, series_uid, progress))
     raise NotAnImageError(path, f"not an image NoduleSeg reads: open a DICOM file or folder, "
                           f"or a {', '.join(IMAGE_SUFFIXES)} file")
+
+
+def check_volume(path: Path, volume: Volume) -> Volume:
+    """The last guard of every reader: voxels on every axis, a finite grid with positive spacing.
+
+    Raises:
+        NotAVolumeError: An axis without voxels. GeometryError: A spacing, origin or direction
+            that is not finite, or a spacing that is not positive.
+    """
+    if volume.hu.ndim != 3 or min(volume.hu.shape) < 1:
+        raise NotAVolumeError(path, f"the image has shape {volume.hu.shape} (slices, rows, "
+                              "columns): an axis without voxels")
+    spacing = np.asarray(volume.spacing, dtype=float)
+    if not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
+        raise GeometryError(path, f"voxel spacing {volume.spacing} mm is not positive and finite: "
+                            "the header's spacing is damaged")
+    if not np.all(np.isfinite(volume.origin)) or not np.all(np.isfinite(volume.direction)):
+        raise GeometryError(path, f"origin {volume.origin} or direction {volume.direction} is not "
+                            "finite: the header's geometry is damaged")
+    return volume
 
 
 def _load_dicom_file(path: Path, series_uid: str | None, progress: Progress | None) -> Volume:

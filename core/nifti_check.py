@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -15,6 +16,7 @@ from .errors import CorruptFileError, InvalidVoxelsError
 _DTYPES = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 256: "i1", 512: "u2", 768: "u4",
            1024: "i8", 1280: "u8"}
 _CHUNK_BYTES = 8 * 2**20
+MAX_OFFSET = 2**40  # no file holds its voxels a terabyte in
 _READ_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile, struct.error)
 
 
@@ -32,6 +34,9 @@ def check_nifti_data(path: Path) -> None:
     try:
         with _open(path, compressed) as stream:
             layout = _layout(stream.read(540))
+        if layout == "bad offset":
+            raise CorruptFileError(path, "the header's vox_offset is not a byte position in the file "
+                                   "(NaN, infinite, negative or huge): the header is damaged")
         if layout is None:
             return  # not a plain scalar NIfTI: ITK's own checks apply
         dtype, offset, n_bytes = layout
@@ -49,18 +54,24 @@ def _open(path: Path, compressed: bool) -> BinaryIO:
     return gzip.open(path, "rb") if compressed else open(path, "rb")  # type: ignore[return-value]
 
 
-def _layout(head: bytes) -> tuple[np.dtype, int, int] | None:
-    """(dtype, voxel offset, voxel bytes) from a NIfTI-1 or NIfTI-2 header, None if unknown."""
+def _layout(head: bytes) -> tuple[np.dtype, int, int] | str | None:
+    """(dtype, voxel offset, voxel bytes) from a NIfTI-1 or NIfTI-2 header, None if unknown,
+    "bad offset" where vox_offset cannot be a position in a file."""
     for endian in "<>":
         size = struct.unpack(f"{endian}i", head[:4])[0]
         if size == 348:
             dims = struct.unpack(f"{endian}8h", head[40:56])
             code = struct.unpack(f"{endian}h", head[70:72])[0]
-            offset = int(struct.unpack(f"{endian}f", head[108:112])[0])
+            stated = struct.unpack(f"{endian}f", head[108:112])[0]
+            if not math.isfinite(stated) or not 0 <= stated < MAX_OFFSET:
+                return "bad offset"
+            offset = int(stated)
         elif size == 540:
             code = struct.unpack(f"{endian}h", head[12:14])[0]
             dims = struct.unpack(f"{endian}8q", head[16:80])
             offset = struct.unpack(f"{endian}q", head[168:176])[0]
+            if not 0 <= offset < MAX_OFFSET:
+                return "bad offset"
         else:
             continue
         if code not in _DTYPES or not 1 <= dims[0] <= 7:
