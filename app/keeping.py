@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from noduleseg.core.cases import write_case
+from noduleseg.core.atomic import why_not_written
+from noduleseg.core.cases import image_path, write_case
 from noduleseg.core.errors import NodulesegError
 from noduleseg.core.export import nodule_row
 from noduleseg.core.labels_io import save_labels
@@ -165,6 +166,7 @@ def accept_case(state: ViewerState, record: NoduleRecord, folder: str | Path,
     }
     try:
         write_case(folder, case_id, crop, labels, provenance)
-    except OSError as error:
-        raise KeepError(f"{folder}: cannot write the training case ({error.strerror or error})") from None
+    except (OSError, RuntimeError) as error:  # SimpleITK reports a failed write as RuntimeError
+        raise KeepError(f"{folder}: cannot write the training case {case_id} "
+                        f"({why_not_written(error, image_path(Path(folder), case_id))})") from None
     return case_id

@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         from .screenshot import take_screenshot
 
         return take_screenshot(window, path, Path(args.screenshot), args.seed)
+    window.report_model_problem()
     if window.offer_restore(args.restore) is None:
         window.open_path(path, then=(lambda: window.assistant.segment_seed(args.seed)) if args.seed else None)
     return app.exec()

@@ -134,9 +134,9 @@ def fill_model_menu(window: "MainWindow") -> None:
     active = service.version()
     menu.addAction(f"Active: {active}").setEnabled(False)
     menu.addAction("Model card...", lambda: card_dialog(window, service.card(), str(service.active_dir())).exec())
-    versions = service.versions()
+    versions, damaged = service.versions(), service.damaged_versions()
     switch = menu.addMenu("Switch to version")
-    switch.setEnabled(bool(versions))
+    switch.setEnabled(bool(versions) or bool(damaged))
     shipped = switch.addAction("Shipped model", partial(_use_shipped, window))
     shipped.setCheckable(True)
     shipped.setChecked(service.using_shipped())
@@ -145,6 +145,13 @@ def fill_model_menu(window: "MainWindow") -> None:
         action = switch.addAction(version, partial(_switch_model, window, version))
         action.setCheckable(True)
         action.setChecked(version == active)
+    for version, problem in damaged:
+        action = next((a for a in switch.actions() if a.text() == version), None) or switch.addAction(version)
+        action.setText(f"{version} (damaged)")
+        action.setToolTip(problem)
+        action.setEnabled(False)
+    if problem := service.problem():
+        menu.addAction("Active version unusable: shipped model used").setToolTip(problem)
 
 
 def _use_shipped(window: "MainWindow") -> None:
@@ -153,7 +160,7 @@ def _use_shipped(window: "MainWindow") -> None:
     except NodulesegError as error:
         QMessageBox.critical(window, "Switch model", str(error))
         return
-    window.show_model()
+    window.report_model_problem()
 
 
 def _switch_model(window: "MainWindow", version: str) -> None:
@@ -168,5 +175,5 @@ def _switch_model(window: "MainWindow", version: str) -> None:
         except NodulesegError as second:
             QMessageBox.critical(window, "Switch model", str(second))
             return
-    window.show_model()
+    window.report_model_problem()
 

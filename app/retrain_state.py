@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from noduleseg.core.case_check import IncompleteCase, incomplete_cases
+
 RECENT = 10  # the "recent" mean covers the last this many nodules of a version
 
 
@@ -57,24 +59,50 @@ def from_provenance(dataset: Path, case_id: str, provenance: dict[str, Any]) -> 
                           _local_seed(provenance))
 
 
-def accepted_nodules(dataset: str | Path) -> list[AcceptedNodule]:
-    """The accepted nodules of a corrections folder that have an image, in acceptance order.
+@dataclass(frozen=True)
+class CorrectionsListing:
+    """A corrections folder's accepted nodules, and the cases left out of the list with why."""
 
-    Unreadable provenance files are skipped: one damaged file must not hide the rest.
-    """
+    nodules: list[AcceptedNodule]
+    skipped: list[IncompleteCase]
+
+
+def list_corrections(dataset: str | Path) -> CorrectionsListing:
+    """The accepted nodules of a corrections folder in acceptance order; half-written or damaged
+    cases (``core.case_check``) are skipped and named, so one bad file hides nothing else."""
     dataset = Path(dataset)
+    skipped = incomplete_cases(dataset)
+    broken = {case.case_id for case in skipped}
     found = []
     for path in sorted((dataset / "provenance").glob("*.json")):
         case_id = path.name[: -len(".json")]
-        if not (dataset / "imagesTr" / f"{case_id}_0000.nii.gz").exists():
+        if case_id in broken or not (dataset / "imagesTr" / f"{case_id}_0000.nii.gz").exists():
             continue
-        try:
-            provenance = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(provenance, dict):
-            found.append(from_provenance(dataset, case_id, provenance))
-    return sorted(found, key=lambda n: (n.time, n.case_id))
+        nodule = _read_nodule(dataset, case_id, path)
+        if isinstance(nodule, str):
+            skipped.append(IncompleteCase(case_id, (path,), nodule))
+        else:
+            found.append(nodule)
+    return CorrectionsListing(sorted(found, key=lambda n: (n.time, n.case_id)), skipped)
+
+
+def _read_nodule(dataset: Path, case_id: str, path: Path) -> AcceptedNodule | str:
+    """The nodule a provenance file describes, or why it cannot be read."""
+    try:
+        provenance = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # damaged since the check
+        return f"{path} is not readable JSON ({error})"
+    if not isinstance(provenance, dict):
+        return f"{path} is not a JSON object"
+    try:
+        return from_provenance(dataset, case_id, provenance)
+    except (TypeError, ValueError) as error:
+        return f"{path} has malformed fields ({error})"
+
+
+def accepted_nodules(dataset: str | Path) -> list[AcceptedNodule]:
+    """The accepted nodules of a corrections folder that are whole, in acceptance order."""
+    return list_corrections(dataset).nodules
 
 
 @dataclass(frozen=True)
@@ -119,4 +147,11 @@ def running_means(nodules: Iterable[AcceptedNodule]) -> list[VersionScore]:
 
 def my_data_scores(datasets: Sequence[str | Path]) -> list[VersionScore]:
     """``running_means`` over every accepted nodule of the given corrections folders."""
-    return running_means([n for d in datasets for n in accepted_nodules(d)])
+    return my_data(datasets)[0]
+
+
+def my_data(datasets: Sequence[str | Path]) -> tuple[list[VersionScore], list[IncompleteCase]]:
+    """``running_means`` over the folders' accepted nodules, and the cases skipped."""
+    listings = [list_corrections(d) for d in datasets]
+    return (running_means([n for listing in listings for n in listing.nodules]),
+            [case for listing in listings for case in listing.skipped])

@@ -16,6 +16,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton, QVBoxLayout,
                                QWidget)
 
+from noduleseg.core.case_check import INCOMPLETE, incomplete_cases, set_aside_cases
 from noduleseg.core.cases import list_cases
 from noduleseg.core.errors import NodulesegError
 
@@ -23,7 +24,7 @@ from . import workers
 from .model_compare import Comparison, compare_versions
 from .model_service import ModelService
 from .retrain_runs import RunOutcome, RunProgress, RunRequest, list_run_folders, new_run_folder
-from .retrain_state import my_data_scores
+from .retrain_state import my_data
 from .settings import AppSettings
 from .training_plot import TrainingPlot
 from .training_process import TrainingProcess
@@ -106,6 +107,9 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.result)
         layout.addWidget(QLabel("How well does the model do on my data (first mask vs accepted, Dice):"))
         layout.addWidget(self.my_data)
+        self.skipped_label = QLabel(wordWrap=True, visible=False)
+        self.skipped_label.setStyleSheet("color: #b00020;")
+        layout.addWidget(self.skipped_label)
 
     # starting and following --------------------------------------------------------------
     def corrections(self) -> list[Path]:
@@ -124,6 +128,8 @@ class TrainingPanel(QWidget):
     def retrain(self) -> bool:
         """Start a run; False (with a message) when there is nothing to train on or it cannot start."""
         folder = self.corrections()[0]
+        if folder.is_dir() and not self._set_aside_incomplete(folder):
+            return False
         if not folder.is_dir() or not list_cases(folder):
             self._error(f"No accepted corrections yet in {folder}. Accept corrected nodules "
                         "(Ctrl+Return) first; each becomes a training case.")
@@ -142,6 +148,29 @@ class TrainingPanel(QWidget):
             self._error(f"Cannot start retraining: {error}")
             return False
         self._running(f"retraining from {request.source if request.source != 'auto' else 'the shipped model'}...")
+        return True
+
+    def _set_aside_incomplete(self, folder: Path) -> bool:
+        """Offer to move half-written cases out of training's way; False when the reader says no."""
+        incomplete = incomplete_cases(folder)
+        if not incomplete:
+            return True
+        listed = "\n".join(f"- {case.problem}" for case in incomplete)
+        answer = QMessageBox.question(
+            self, "Retraining", f"{len(incomplete)} case(s) in {folder} are incomplete and would stop "
+                                f"training:\n{listed}\n\nMove them to {folder / INCOMPLETE} (nothing is "
+                                "deleted) and retrain on the others?")
+        if answer != QMessageBox.StandardButton.Yes:
+            self._say(f"Not started: {len(incomplete)} incomplete case(s) in {folder}; {incomplete[0].problem}",
+                      error=True)
+            return False
+        try:
+            moved = set_aside_cases(folder, incomplete)
+        except OSError as error:
+            self._error(f"Cannot move the incomplete cases aside: {error}")
+            return False
+        self._say(f"{len(incomplete)} incomplete case(s) moved to {moved}")
+        self.refresh_my_data()
         return True
 
     def _running(self, text: str) -> None:
@@ -230,7 +259,11 @@ class TrainingPanel(QWidget):
         return True
 
     def refresh_my_data(self, *_: object) -> None:
-        fill(self.my_data, version_rows(my_data_scores(self.corrections()), self.service.version()))
+        scores, skipped = my_data(self.corrections())
+        fill(self.my_data, version_rows(scores, self.service.version()))
+        self.skipped_label.setText("Left out (incomplete or damaged):\n" + "\n".join(c.problem for c in skipped)
+                                   if skipped else "")
+        self.skipped_label.setVisible(bool(skipped))
 
     # closing -----------------------------------------------------------------------------
     def stop_comparison(self) -> None:

@@ -13,8 +13,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QProgressBar,
                                QToolButton, QVBoxLayout, QWidget)
 
-from noduleseg.core.errors import NodulesegError
-
 from . import menus
 from .assist import MeasurementCache
 from .assisting import Assistant
@@ -23,7 +21,8 @@ from .model_service import ModelService
 from .nodule_table import NoduleTable
 from .opening import Opener
 from .qt_state import QtState
-from .session import AutoSaver, SessionError, orphaned_sessions, read_session, restore_into
+from .restoring import Restorer
+from .session import AutoSaver
 from .settings import AppSettings
 from .slice_bar import SliceBar
 from .slice_view import SliceView
@@ -53,7 +52,8 @@ class MainWindow(QMainWindow):
         self.settings = settings or AppSettings()
         self.measurements = measurements or MeasurementCache()
         self.sessions = sessions
-        self.saver = AutoSaver(self.state, sessions)
+        self._model_problem = ""
+        self.saver = AutoSaver(self.state, sessions, on_error=self._autosave_failed)
 
         self.progress = QProgressBar(maximumWidth=320, textVisible=True)
         self.progress.hide()
@@ -61,6 +61,7 @@ class MainWindow(QMainWindow):
         self.slice_bar = SliceBar(self.qstate)
         self.table = NoduleTable(self.qstate, self.measurements)
         self.opener = Opener(self.qstate, self, self.progress)
+        self.restorer = Restorer(self.state, self.saver, self.opener, self)
         self.assistant = Assistant(self.qstate, self.service, self.measurements, self, self.progress)
         self.keeper = Keeper(self.qstate, self.service, self.measurements, self.settings, self)
         self.actions = menus.build(self)
@@ -112,7 +113,9 @@ class MainWindow(QMainWindow):
         self.opener.opened.connect(self._opened)
         self.opener.warned.connect(self._warned)
         self.keeper.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.restorer.message.connect(lambda text: self.statusBar().showMessage(text, 15000))
         self.assistant.segmented.connect(self._segmented)
+        self.assistant.failed.connect(self.show_model)  # a version that failed to load: shipped now
         self.assistant.busyChanged.connect(self.cancel_button.setVisible)
         self.training.modelChanged.connect(self.show_model)
         self.training.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
@@ -139,7 +142,21 @@ class MainWindow(QMainWindow):
         self.window_label.setText(f"{window.name} W {window.width:.0f} L {window.center:.0f}")
 
     def show_model(self) -> None:
-        self.model_label.setText(f"model {self.service.version()}")
+        """The active model in the status bar; why the registry's choice is not used, if so."""
+        problem = self.service.problem()
+        suffix = " (active version unusable: shipped model used)" if problem else ""
+        self.model_label.setText(f"model {self.service.version()}{suffix}")
+        self.model_label.setToolTip(problem)
+        if problem and problem != self._model_problem:
+            self.statusBar().showMessage(problem, 30000)
+        self._model_problem = problem
+
+    def report_model_problem(self) -> str:
+        """Tell the reader in a dialog when the registry's active model cannot be used; the problem."""
+        self.show_model()
+        if self._model_problem:
+            QMessageBox.warning(self, "Model", self._model_problem)
+        return self._model_problem
 
     def _update_actions(self, *_: object) -> None:
         has_volume, selected = self.state.volume is not None, self.state.selected is not None
@@ -162,6 +179,7 @@ class MainWindow(QMainWindow):
 
     def _segmented(self, nodule_id: int) -> None:
         self.statusBar().showMessage(f"{self.state.nodules[nodule_id].label} outlined", 5000)
+        self.show_model()
 
     # nodule commands (menu actions) ------------------------------------------------------
     def on_selected(self, command: str) -> None:
@@ -193,37 +211,16 @@ class MainWindow(QMainWindow):
     def offer_restore(self, mode: str = "ask") -> Path | None:
         """Offer the newest crashed session ("ask"), restore it ("yes") or leave it ("no").
 
+        Damaged session files are set aside and named in one message first.
+
         Returns:
             The session file being restored, or None.
         """
-        orphans = orphaned_sessions(self.saver.path.parent)
-        if not orphans or mode == "no":
-            return None
-        try:
-            saved = read_session(orphans[0])
-        except SessionError as error:
-            QMessageBox.warning(self, "Restore session", str(error))
-            return None
-        if mode == "ask":
-            answer = QMessageBox.question(
-                self, "Restore session",
-                f"NoduleSeg did not close cleanly. Restore the session on {saved.source} "
-                f"with {len(saved.records)} nodule(s)?")
-            if answer != QMessageBox.StandardButton.Yes:
-                return None
-        self.opener.open(saved.source, saved.series_uid, then=lambda: self._restore(saved, orphans))
-        return orphans[0]
+        saved = self.restorer.offer(mode)
+        return saved.path if saved is not None else None
 
-    def _restore(self, saved, orphans: list[Path]) -> None:
-        try:
-            restore_into(self.state, saved)
-        except NodulesegError as error:
-            QMessageBox.warning(self, "Restore session", str(error))
-            return
-        self.saver.save()  # the restored work is safe before the old files go
-        for path in orphans:
-            path.unlink(missing_ok=True)
-        self.statusBar().showMessage(f"session restored: {len(saved.records)} nodule(s)", 8000)
+    def _autosave_failed(self, text: str) -> None:
+        self.statusBar().showMessage(text, 15000)
 
     def closeEvent(self, event) -> None:
         if not self.training.confirm_close():  # a retraining run: stop it, leave it, or stay
@@ -231,6 +228,7 @@ class MainWindow(QMainWindow):
             return
         self.assistant.cancel()
         self.saver.close()
+        self.restorer.close()
         super().closeEvent(event)
 
     def keyPressEvent(self, event) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,3 +50,32 @@ def write_text_atomic(target: str | Path, text: str) -> None:
 
 def write_json_atomic(target: str | Path, value: Any, default: Callable | None = str) -> None:
     write_text_atomic(target, json.dumps(value, indent=2, default=default) + "\n")
+
+
+LOW_SPACE_BYTES = 1 << 20
+
+
+def why_not_written(error: BaseException, path: str | Path) -> str:
+    """A reason a reader can act on for a failed write of ``path`` (an OSError, or the
+    RuntimeError SimpleITK raises, which carries no errno)."""
+    folder = Path(path).parent
+    code = error.errno if isinstance(error, OSError) else None
+    if code == errno.ENOSPC or (code is None and _free_bytes(folder) < LOW_SPACE_BYTES):
+        return "the disk is full (no space left on device); free some space or choose another disk"
+    if code in (errno.EACCES, errno.EPERM):
+        return f"no permission to write in {folder}; choose another folder"
+    if code == errno.EROFS:
+        return f"{folder} is on a read-only file system; choose another folder"
+    if code == errno.EDQUOT:
+        return "the disk quota is exceeded; free some space or choose another disk"
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return LOW_SPACE_BYTES  # unknown: do not claim the disk is full

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_path, write_json_atomic
+from .errors import DatasetError
 from .volume import Volume, image_like
 
 CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -66,17 +67,38 @@ def write_case(dataset: str | Path, case_id: str, volume: Volume, labels: np.nda
     dataset = Path(dataset)
     if not CASE_ID.match(case_id):
         raise ValueError(f"case id {case_id!r} must be letters, digits, '_', '.', '-'")
-    for folder, array, dtype in ((image_path(dataset, case_id), volume.hu, np.int16),
-                                 (label_path(dataset, case_id), labels, np.uint8)):
-        with atomic_path(folder) as temporary:
-            sitk.WriteImage(image_like(np.asarray(array, dtype=dtype), volume), str(temporary),
-                            useCompression=True)
-    if provenance is not None:
-        write_json_atomic(provenance_path(dataset, case_id), provenance)
+    written: list[Path] = []
+    try:
+        for path, array, dtype in ((image_path(dataset, case_id), volume.hu, np.int16),
+                                   (label_path(dataset, case_id), labels, np.uint8)):
+            with atomic_path(path) as temporary:
+                sitk.WriteImage(image_like(np.asarray(array, dtype=dtype), volume), str(temporary),
+                                useCompression=True)
+            written.append(path)
+        if provenance is not None:
+            write_json_atomic(provenance_path(dataset, case_id), provenance)
+    except BaseException:  # a full disk half way: no half case for training to trip over
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
     write_json_atomic(dataset / "dataset.json", dataset_json(len(list_cases(dataset))))
     return label_path(dataset, case_id)
 
 
 def read_provenance(dataset: Path, case_id: str) -> dict[str, Any] | None:
+    """A case's provenance record, or None when it has none.
+
+    Raises:
+        DatasetError: The file is not readable JSON or not a JSON object (the message names it).
+    """
     path = provenance_path(dataset, case_id)
-    return json.loads(path.read_text()) if path.exists() else None
+    try:
+        provenance = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"{path}: provenance is not readable JSON ({error}); "
+                           "repair or remove it (the case trains without one)") from None
+    if not isinstance(provenance, dict):
+        raise DatasetError(f"{path}: provenance is not a JSON object; repair or remove it")
+    return provenance

@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from .errors import ModelError, NodulesegError
 from .export import TABLE_SUFFIXES, labels_from_nodules, nodule_row, write_measurements
+from .label_map_guess import refuse_label_map
 from .labels_io import LABEL_SUFFIXES, ExportError, save_labels
 from .loader import load_volume
 from .model_io import CARD_FILE, LoadedModel, load_model, shipped_model_dir
@@ -35,11 +36,21 @@ def _check_target(path: Path, suffixes: tuple[str, ...], overwrite: bool) -> Non
 
 
 def load_segmentation_model(model_dir: str | Path | None) -> LoadedModel:
-    """The model in ``model_dir``, or the shipped default one (with a clear error if absent)."""
+    """The model in ``model_dir``, or the shipped default one (with a clear error if absent).
+
+    Raises:
+        ModelError: The folder cannot be used; for a ``--model`` folder the message offers the
+            shipped model (leave ``--model`` out) rather than silently using another model.
+    """
     if model_dir is None and not (shipped_model_dir() / CARD_FILE).exists():
         raise ModelError("no default model is shipped with this installation yet; "
                          "pass --model DIR (a folder with weights.pt and card.json)")
-    return load_model(model_dir)
+    try:
+        return load_model(model_dir)
+    except ModelError as error:
+        if model_dir is None or Path(model_dir).resolve() == shipped_model_dir().resolve():
+            raise
+        raise ModelError(f"{error}; leave out --model to use the shipped model") from None
 
 
 def segment_to_files(image: str | Path, seeds_ijk: Sequence[tuple[int, int, int]],
@@ -60,7 +71,7 @@ def segment_to_files(image: str | Path, seeds_ijk: Sequence[tuple[int, int, int]
         report: Called with one line of text per nodule.
 
     Raises:
-        NodulesegError: Bad image, model, seed, or output path.
+        NodulesegError: Bad image (a label map given as the CT, too), model, seed, or output path.
     """
     if not seeds_ijk:
         raise NodulesegError("give at least one --seed I,J,K")
@@ -70,6 +81,7 @@ def segment_to_files(image: str | Path, seeds_ijk: Sequence[tuple[int, int, int]
         _check_target(Path(measurements), TABLE_SUFFIXES, overwrite)
     model = load_segmentation_model(model_dir)
     volume = load_volume(image)
+    refuse_label_map(volume, image)
     nodules = []
     for number, seed in enumerate(seeds_ijk, start=1):
         nodule = segment_nodule(volume, seed, model)

@@ -124,5 +124,9 @@ class InvalidVoxelsError(VolumeError):
     """The image holds NaN or infinite voxel values."""
 
 
+class LabelMapGivenError(VolumeError):
+    """A label map (segmentation, mask) was given where a CT is needed."""
+
+
 class VolumeWarning(UserWarning):
     """A scan was loaded, but something about it was repaired or deserves a look."""

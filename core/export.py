@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import write_json_atomic, write_text_atomic
+from .atomic import why_not_written, write_json_atomic, write_text_atomic
 from .labels_io import ExportError
 from .nodule_mask import NoduleMask
 
@@ -40,7 +40,8 @@ def write_measurements(rows: Sequence[dict[str, Any]], path: str | Path,
         overwrite: Replace an existing file; refused otherwise.
 
     Raises:
-        ExportError: Unknown suffix, or the file exists and ``overwrite`` is False.
+        ExportError: Unknown suffix, the file exists and ``overwrite`` is False, or the write
+            failed (full disk, no permission): nothing is left behind, an older file stays whole.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -48,10 +49,13 @@ def write_measurements(rows: Sequence[dict[str, Any]], path: str | Path,
         raise ExportError(f"{path}: measurements are written as .csv or .json")
     if path.exists() and not overwrite:
         raise ExportError(f"{path}: file exists; choose another name or allow overwriting")
-    if suffix == ".json":
-        write_json_atomic(path, list(rows))
-    else:
-        write_text_atomic(path, _csv_text(rows))
+    try:
+        if suffix == ".json":
+            write_json_atomic(path, list(rows))
+        else:
+            write_text_atomic(path, _csv_text(rows))
+    except OSError as error:
+        raise ExportError(f"{path}: not written: {why_not_written(error, path)}") from None
     return path
 
 

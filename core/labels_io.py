@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from .atomic import atomic_path
+from .atomic import atomic_path, why_not_written
 from .errors import NodulesegError
 from .volume import Volume, image_like
 
@@ -26,6 +26,10 @@ def save_labels(labels: np.ndarray, like: Volume, path: str | Path, overwrite: b
         like: The scan whose spacing, origin and direction the file gets.
         path: Target ``.nii.gz``, ``.nii`` or ``.nrrd``.
         overwrite: Replace an existing file; refused otherwise.
+
+    Raises:
+        ExportError: Wrong suffix, an existing file, labels that do not fit, or the write failed
+            (full disk, no permission): nothing is left behind, an older file stays whole.
     """
     path = Path(path)
     if not path.name.lower().endswith(LABEL_SUFFIXES):
@@ -37,6 +41,9 @@ def save_labels(labels: np.ndarray, like: Volume, path: str | Path, overwrite: b
     if labels.size and int(labels.max()) > 255:
         raise ExportError(f"{path}: more than 255 labels do not fit a uint8 label map")
     image = image_like(np.asarray(labels, dtype=np.uint8), like)
-    with atomic_path(path) as temporary:
-        sitk.WriteImage(image, str(temporary), useCompression=True)
+    try:
+        with atomic_path(path) as temporary:
+            sitk.WriteImage(image, str(temporary), useCompression=True)
+    except (OSError, RuntimeError) as error:  # SimpleITK reports a failed write as RuntimeError
+        raise ExportError(f"{path}: not written: {why_not_written(error, path)}") from None
     return path

@@ -113,31 +113,65 @@ def save_model(folder: str | Path, net: "BsftUNet", card: dict[str, Any], input_
 
 
 def read_card(folder: str | Path) -> dict[str, Any]:
+    """A model folder's card.
+
+    Raises:
+        ModelError: No card, or it is not a readable JSON object.
+    """
     path = Path(folder) / CARD_FILE
     try:
-        return json.loads(path.read_text())
+        card = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelError(f"{path}: no model card here; is {folder} a model folder?") from None
-    except json.JSONDecodeError as error:
+    except ValueError as error:  # JSONDecodeError, or bytes that are not UTF-8 text
         raise ModelError(f"{path}: model card is not valid JSON ({error})") from None
+    except OSError as error:
+        raise ModelError(f"{path}: model card cannot be read ({error.strerror or error})") from None
+    if not isinstance(card, dict):
+        raise ModelError(f"{path}: model card is not a JSON object")
+    return card
+
+
+def check_model_folder(folder: str | Path) -> tuple[dict[str, Any], InputSpec, Path]:
+    """Everything about a model folder that can be checked without torch.
+
+    Returns:
+        The card, its input spec and the weights file (whose sha256 matches the card's).
+
+    Raises:
+        ModelError: No or unreadable card, another architecture, a malformed input section,
+            missing weights, or weights that are not the ones the card describes.
+    """
+    folder = Path(folder)
+    card = read_card(folder)
+    if card.get("architecture") != ARCHITECTURE:
+        raise ModelError(f"{folder}: architecture {card.get('architecture')!r} is not {ARCHITECTURE}")
+    spec = _input_spec(card, folder / CARD_FILE)
+    weights = folder / str(card.get("weights", WEIGHTS_FILE))
+    if not weights.is_file():
+        raise ModelError(f"{weights}: weights file missing")
+    try:
+        digest = sha256_of(weights)
+    except OSError as error:
+        raise ModelError(f"{weights}: weights cannot be read ({error.strerror or error})") from None
+    if digest != card.get("sha256"):
+        raise ModelError(f"{weights}: sha256 {digest[:12]}... does not match the card's "
+                         f"{str(card.get('sha256'))[:12]}...: the weights were damaged or replaced")
+    return card, spec, weights
 
 
 def load_model(folder: str | Path | None = None) -> LoadedModel:
-    """Load a model folder (the shipped default model when ``folder`` is None)."""
+    """Load a model folder (the shipped default model when ``folder`` is None).
+
+    Raises:
+        ModelError: The folder fails ``check_model_folder`` or its weights cannot be loaded.
+    """
     import torch
 
     from .unet import DEFAULT_DECODER_WIDTHS, BsftUNet
 
     folder = Path(folder) if folder is not None else shipped_model_dir()
-    card = read_card(folder)
-    if card.get("architecture") != ARCHITECTURE:
-        raise ModelError(f"{folder}: architecture {card.get('architecture')!r} is not {ARCHITECTURE}")
-    spec = _input_spec(card, folder / CARD_FILE)
-    weights = folder / card.get("weights", WEIGHTS_FILE)
-    if not weights.exists():
-        raise ModelError(f"{weights}: weights file missing")
-    if (digest := sha256_of(weights)) != card.get("sha256"):
-        raise ModelError(f"{weights}: sha256 {digest[:12]}... does not match the card's")
+    card, spec, weights = check_model_folder(folder)
     try:  # cards before the decoder_norm key had BatchNorm
         net = BsftUNet(tuple(card.get("decoder_widths", DEFAULT_DECODER_WIDTHS)), card.get("decoder_norm", "batch"))
     except (TypeError, ValueError) as error:

@@ -118,3 +118,41 @@ def test_installed_command_runs_without_traceback(scan, tmp_path):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith("noduleseg-segment: ")
+
+
+def test_a_label_map_given_as_the_ct_is_named_as_such(scan, tmp_path, blob_model, capsys):
+    labels, out = tmp_path / "labels.nii.gz", tmp_path / "out.nii.gz"
+    assert main([str(scan), "--seed", "18,32,16", "--out", str(labels), "--model", str(blob_model.folder)]) == 0
+    capsys.readouterr()
+    status = main([str(labels), "--seed", "18,32,16", "--out", str(out), "--model", str(blob_model.folder)])
+    line = one_line_error(capsys)
+    assert status == 2 and not out.exists()
+    assert f"{labels}: this looks like a label map, not a CT" in line and "values 0..1" in line
+    assert "no nodule found" not in line
+
+
+def test_a_ct_without_air_is_not_taken_for_a_label_map(sphere_volume):
+    from noduleseg.core.label_map_guess import looks_like_label_map
+
+    assert not looks_like_label_map(sphere_volume.hu)
+    muscle = np.random.default_rng(0).normal(60, 30, (8, 16, 16)).clip(0, 255).astype(np.int16)
+    assert muscle.min() == 0 and muscle.max() < 256  # no air and within 0..255, yet not mostly 0
+    assert not looks_like_label_map(muscle)
+    assert looks_like_label_map((sphere_volume.hu > 0).astype(np.int16) * 3)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda folder: (folder / "weights.pt").open("ab").write(b"x"), "does not match the card's"),
+    (lambda folder: (folder / "card.json").write_text('{"version": "v0002", "inp'), "not valid JSON"),
+])
+def test_a_damaged_model_folder_is_named_and_the_shipped_model_offered(scan, tmp_path, blob_model, capsys,
+                                                                       damage, message):
+    import shutil
+
+    folder = tmp_path / "v0002"
+    shutil.copytree(blob_model.folder, folder)
+    damage(folder)
+    status = main([str(scan), "--seed", "18,32,16", "--out", str(tmp_path / "l.nii.gz"), "--model", str(folder)])
+    line = one_line_error(capsys)
+    assert status == 2 and str(folder) in line and message in line
+    assert line.endswith("leave out --model to use the shipped model")

@@ -69,7 +69,7 @@ def test_restore_refuses_a_scan_that_does_not_fit(edited_state, tmp_path):
 def test_unreadable_file_is_a_session_error(tmp_path):
     broken = tmp_path / "session-1-2.npz"
     broken.write_bytes(b"PK\x03\x04 truncated")
-    with pytest.raises(SessionError, match="not a readable session"):
+    with pytest.raises(SessionError, match="truncated or damaged"):
         read_session(broken)
 
 

@@ -211,14 +211,8 @@ def _run_train(args: argparse.Namespace, progress: Progress) -> None:
 def _run_registry(args: argparse.Namespace) -> None:
     registry = ModelRegistry(args.out or default_registry_root())
     if args.command == "list":
-        current = registry.current()
-        for entry in registry.versions():
-            mark = "*" if current is not None and entry.version == current.version else " "
-            dice = entry.val_dice
-            print(f"{mark} {entry.version}  {entry.card.get('strategy', '?'):8s} "
-                  f"val Dice {'n/a' if dice is None else f'{dice:.4f}'}  {entry.created}")
-        if current is None:
-            print("(no current version: the shipped model is used)")
+        from .registry_list import list_lines
+        print("\n".join(list_lines(registry)))
     elif args.command == "activate":
         print(f"current: {registry.activate(args.version, force=args.force).version}")
     else:

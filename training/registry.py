@@ -32,6 +32,18 @@ class RegistryError(ModelError):
     """A version is unknown, or the gate refuses to activate it."""
 
 
+REPAIR = "choose the active model again with `noduleseg-train rollback VERSION` or `rollback shipped`"
+
+
+@dataclass(frozen=True)
+class DamagedVersion:
+    """A version folder whose card cannot be read (``problem`` says why)."""
+
+    version: str
+    folder: Path
+    problem: str
+
+
 @dataclass(frozen=True)
 class VersionEntry:
     """One registered model version."""
@@ -67,22 +79,34 @@ class ModelRegistry:
         self.root = Path(root) if root is not None else default_registry_root()
 
     def versions(self) -> list[VersionEntry]:
-        """Complete versions, oldest first."""
+        """Complete versions with a readable card, oldest first (``damaged`` lists the others)."""
+        return self._scan()[0]
+
+    def damaged(self) -> list[DamagedVersion]:
+        """Version folders whose card cannot be read, oldest first."""
+        return self._scan()[1]
+
+    def _scan(self) -> tuple[list[VersionEntry], list[DamagedVersion]]:
         if not self.root.is_dir():
-            return []
+            return [], []
         folders = sorted(p for p in self.root.iterdir()
                          if p.is_dir() and not p.name.startswith(".") and (p / CARD_FILE).exists())
-        entries = []
+        entries, damaged = [], []
         for folder in folders:
-            card = read_card(folder)
+            try:
+                card = read_card(folder)
+            except ModelError as error:
+                damaged.append(DamagedVersion(folder.name, folder, str(error)))
+                continue
             entries.append(VersionEntry(folder.name, folder, card, str(card.get("created", ""))))
-        return entries
+        return entries, damaged
 
     def get(self, version: str) -> VersionEntry:
         """The entry of ``version``.
 
         Raises:
             RegistryError: No such version.
+            ModelError: Its card cannot be read.
         """
         folder = self.root / version
         if version.startswith(".") or not (folder / CARD_FILE).exists():
@@ -92,22 +116,47 @@ class ModelRegistry:
         return VersionEntry(version, folder, card, str(card.get("created", "")))
 
     def _pointer(self) -> dict[str, Any]:
+        """``current.json`` as {"version": str | None, "history": [...]}, validated.
+
+        Raises:
+            RegistryError: It is not JSON, or not of that shape.
+        """
         path = self.root / CURRENT_FILE
-        if not path.exists():
-            return {"version": None, "history": []}
         try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError as error:
-            raise RegistryError(f"{path}: not valid JSON ({error}); rewrite it with "
-                                "`noduleseg-train rollback VERSION`") from None
+            pointer = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {"version": None, "history": []}
+        except (OSError, ValueError) as error:
+            raise RegistryError(f"{path}: not valid JSON ({error}); {REPAIR}") from None
+        if (not isinstance(pointer, dict) or not isinstance(pointer.get("version"), (str, type(None)))
+                or not isinstance(pointer.get("history", []), list)):
+            raise RegistryError(f"{path}: not a current-version record "
+                                f'({{"version": ..., "history": [...]}}); {REPAIR}')
+        return pointer
 
     def current(self) -> VersionEntry | None:
-        """The active version, or None (the shipped model is used then)."""
+        """The active version, or None (the shipped model is used then).
+
+        Raises:
+            RegistryError: ``current.json`` is damaged or names a version that is not here.
+            ModelError: The active version's card cannot be read.
+        """
         version = self._pointer().get("version")
-        return self.get(version) if version else None
+        if not version:
+            return None
+        try:
+            return self.get(version)
+        except RegistryError:
+            known = ", ".join(e.version for e in self.versions()) or "none"
+            raise RegistryError(f"{self.root / CURRENT_FILE}: the active version {version!r} is not in "
+                                f"{self.root} (versions: {known}); {REPAIR}") from None
 
     def current_model_dir(self) -> Path:
-        """The active version's folder, else the shipped model's."""
+        """The active version's folder, else the shipped model's.
+
+        Raises:
+            ModelError: As ``current``.
+        """
         entry = self.current()
         return entry.folder if entry is not None else shipped_model_dir()
 
@@ -162,9 +211,16 @@ class ModelRegistry:
 
     def _point(self, version: str | None, logged: str, reason: str) -> None:
         """Write the current pointer (``version``; None: the shipped model) and log the move."""
-        history = [*self._pointer().get("history", []), {"version": logged, "at": _now(), "reason": reason}]
+        history = [*self._history(), {"version": logged, "at": _now(), "reason": reason}]
         self.root.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.root / CURRENT_FILE, {"version": version, "history": history})
+
+    def _history(self) -> list[Any]:
+        """The activation history; [] when ``current.json`` is damaged (rewriting it repairs it)."""
+        try:
+            return list(self._pointer().get("history", []))
+        except RegistryError:
+            return []
 
     def _next_number(self) -> int:
         numbers = [int(p.name[1:]) for p in self.root.glob("v[0-9]*") if p.name[1:].isdigit()]
