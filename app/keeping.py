@@ -20,13 +20,14 @@ from noduleseg.core.atomic import why_not_written
 from noduleseg.core.cases import image_path, write_case
 from noduleseg.core.errors import NodulesegError
 from noduleseg.core.export import nodule_row
+from noduleseg.core.label_map import build as build_label_map
 from noduleseg.core.labels_io import save_labels
 from noduleseg.core.measure import Measurements
 from noduleseg.core.metrics import dice as mask_dice
 from noduleseg.core.paths import data_dir
 from noduleseg.core.volume import Volume
 
-from .masks import MaskCrop, compose_labels
+from .masks import MaskCrop
 from .state import NoduleRecord, ViewerState
 
 CASE_MARGIN_MM = 15.0
@@ -46,7 +47,7 @@ def label_map(state: ViewerState) -> np.ndarray:
     if state.nodules and max(state.nodules) > MAX_LABEL:
         raise KeepError(f"nodule id {max(state.nodules)} is above {MAX_LABEL}, the largest label "
                         "a uint8 label map holds (ids are not reused within a session)")
-    return compose_labels([(r.nodule_id, r.mask) for r in state.records()], state.volume.shape_zyx)
+    return build_label_map([(r.nodule_id, r.mask) for r in state.records()], state.volume.shape_zyx)
 
 
 def export_labels(state: ViewerState, path: str | Path, overwrite: bool = False) -> Path:

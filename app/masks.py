@@ -154,18 +154,3 @@ def stroke_points(start_ji: tuple[float, float], end_ji: tuple[float, float],
     steps = max(1, int(np.ceil(distance / max(radius_px * 0.5, 0.5))))
     return [(start_ji[0] + (end_ji[0] - start_ji[0]) * t / steps,
              start_ji[1] + (end_ji[1] - start_ji[1]) * t / steps) for t in range(1, steps + 1)]
-
-
-def compose_labels(crops: list[tuple[int, MaskCrop]], shape_zyx: tuple[int, int, int],
-                   k: int | None = None) -> np.ndarray:
-    """A uint8 label map (later crops on top), of the whole scan or of slice ``k`` only."""
-    if k is None:
-        labels = np.zeros(shape_zyx, dtype=np.uint8)
-        for label, crop in crops:
-            labels[crop.box][crop.mask] = label
-        return labels
-    plane = np.zeros(shape_zyx[1:], dtype=np.uint8)
-    for label, crop in crops:
-        if (slice_mask := crop.slice_k(k)) is not None:
-            plane[crop.box[1:]][slice_mask] = label
-    return plane

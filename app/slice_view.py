@@ -13,8 +13,9 @@ from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QPen
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
+from noduleseg.core.label_map import build as build_label_map
+
 from .assist import MeasurementCache
-from .masks import compose_labels
 from .orientation import axial_edges
 from .qt_state import QtState
 from .state import Tool
@@ -163,7 +164,7 @@ class SliceView(QWidget):
         state = self.qstate.state
         crops = [((r.nodule_id - 1) % len(PALETTE) + 1 + (SELECTED_OFFSET if r.nodule_id == state.selected else 0),
                   r.mask) for r in state.records()]
-        plane = compose_labels(crops, state.volume.shape_zyx, k=state.slice_k)
+        plane = build_label_map(crops, state.volume.shape_zyx, k=state.slice_k)
         return outline_only(plane) if state.outline else plane
 
     def draw_mask(self) -> None:

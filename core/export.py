@@ -1,7 +1,7 @@
 """Export of segmented nodules: a measurements table (CSV or JSON) and a label map.
 
-The label map itself is written by ``labels_io.save_labels`` in the scan's geometry; this
-module builds it (label n = n-th nodule) and writes the table, atomically.
+The label map itself is written by ``labels_io.save_labels`` in the scan's geometry and built by
+``core.label_map`` (label n = n-th nodule); this module writes the table, atomically.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from . import label_map
 from .atomic import why_not_written, write_json_atomic, write_text_atomic
 from .labels_io import ExportError
 from .nodule_mask import NoduleMask
 
 TABLE_SUFFIXES = (".csv", ".json")
-MAX_LABELS = 255
+MAX_LABELS = label_map.MAX_LABEL
 
 
 def nodule_row(label: int, nodule: Any) -> dict[str, Any]:
@@ -71,19 +72,15 @@ def _csv_text(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def labels_from_nodules(nodule_masks: Sequence[NoduleMask], shape: tuple[int, int, int]) -> np.ndarray:
-    """A uint8 label map (z, y, x): 0 background, n for the n-th nodule (1-based).
-
-    Where two nodules overlap, the earlier one keeps the voxel.
+    """A uint8 label map (z, y, x): 0 background, n for the n-th nodule (1-based), built by the
+    one rule of ``core.label_map`` (where two nodules overlap, the earlier keeps the voxel).
 
     Raises:
-        ExportError: More than 255 nodules.
+        ExportError: More than 255 nodules, or a nodule outside ``shape``.
     """
     if len(nodule_masks) > MAX_LABELS:
         raise ExportError(f"{len(nodule_masks)} nodules do not fit a uint8 label map (at most {MAX_LABELS})")
-    labels = np.zeros(shape, dtype=np.uint8)
-    for label, nodule in enumerate(nodule_masks, start=1):
-        region = labels[nodule.box]
-        if region.shape != nodule.mask.shape:
-            raise ExportError(f"nodule {label} reaches outside the label map's shape {shape}")
-        region[nodule.mask & (region == 0)] = label
-    return labels
+    try:
+        return label_map.build(list(enumerate(nodule_masks, start=1)), shape)
+    except label_map.LabelMapError as error:
+        raise ExportError(str(error)) from None

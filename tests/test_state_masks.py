@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from noduleseg.app.masks import (MaskCrop, compose_labels, fill_holes, keep_connected, paint_disc,
+from noduleseg.core.label_map import build as build_label_map
+
+from noduleseg.app.masks import (MaskCrop, fill_holes, keep_connected, paint_disc,
                                  stroke_points, tight)
 
 SHAPE = (8, 40, 50)
@@ -68,9 +70,9 @@ def test_stroke_points_leave_no_gap():
     assert points[-1] == (0, 20) and gaps.max() <= 1.0
 
 
-def test_compose_labels_whole_and_one_slice():
+def test_the_app_s_crops_make_label_maps_by_the_core_rule():
     a, b = MaskCrop.from_full(ball((4, 10, 10), 2)), MaskCrop.from_full(ball((5, 30, 40), 2))
-    labels = compose_labels([(3, a), (7, b)], SHAPE)
+    labels = build_label_map([(3, a), (7, b)], SHAPE)
     assert labels[4, 10, 10] == 3 and labels[5, 30, 40] == 7 and labels[0].max() == 0
-    assert np.array_equal(compose_labels([(3, a), (7, b)], SHAPE, k=5), labels[5])
+    assert np.array_equal(build_label_map([(3, a), (7, b)], SHAPE, k=5), labels[5])
     assert tight(MaskCrop(np.zeros((2, 2, 2), bool), (1, 1, 1))).mask.size == 0
