@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from noduleseg.core.cases import image_path
 from noduleseg.core.case_check import IncompleteCase, incomplete_cases
 
 RECENT = 10  # the "recent" mean covers the last this many nodules of a version
@@ -76,7 +77,7 @@ def list_corrections(dataset: str | Path) -> CorrectionsListing:
     found = []
     for path in sorted((dataset / "provenance").glob("*.json")):
         case_id = path.name[: -len(".json")]
-        if case_id in broken or not (dataset / "imagesTr" / f"{case_id}_0000.nii.gz").exists():
+        if case_id in broken or not image_path(dataset, case_id).exists():
             continue
         nodule = _read_nodule(dataset, case_id, path)
         if isinstance(nodule, str):

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import write_json_atomic
-from .cases import dataset_json, image_path, label_path, list_cases, provenance_path
+from .cases import (dataset_json, file_ending, image_path, instance_path, label_path, list_cases, list_label_files,
+                    provenance_path)
 
 INCOMPLETE = "incomplete"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -40,13 +41,13 @@ class IncompleteCase:
 
 def _ids(dataset: Path) -> set[str]:
     images = list_cases(dataset)
-    labels = [p.name[: -len(".nii.gz")] for p in (dataset / "labelsTr").glob("*.nii.gz")]
+    labels = [case_id for case_id, _ in list_label_files(dataset)]
     provenance = [p.stem for p in (dataset / "provenance").glob("*.json")]
     return {*images, *labels, *provenance}
 
 
 def _file_problem(path: Path) -> str:
-    """Why a .nii.gz file cannot be a whole image ("" when it may be): empty or not gzip."""
+    """Why an image file cannot be whole ("" when it may be): empty, or a .gz that is not gzip."""
     try:
         with open(path, "rb") as stream:
             head = stream.read(2)
@@ -54,7 +55,9 @@ def _file_problem(path: Path) -> str:
         return f"{path} cannot be read ({error.strerror or error})"
     if not head:
         return f"{path} is empty (0 bytes)"
-    return "" if head == GZIP_MAGIC else f"{path} is not a gzip-compressed NIfTI file"
+    if path.name.endswith(".gz") and head != GZIP_MAGIC:
+        return f"{path} is not a gzip-compressed NIfTI file"
+    return ""
 
 
 def _provenance_problem(path: Path) -> str:
@@ -69,7 +72,7 @@ def case_problem(dataset: Path, case_id: str) -> tuple[tuple[Path, ...], str]:
     """A case's existing files and what is wrong with it ("" when nothing found)."""
     image, label, provenance = image_path(dataset, case_id), label_path(dataset, case_id), \
         provenance_path(dataset, case_id)
-    files = tuple(p for p in (image, label, provenance) if p.exists())
+    files = tuple(p for p in (image, label, instance_path(dataset, case_id), provenance) if p.exists())
     if not image.exists() and not label.exists():
         return files, f"{provenance} has neither an image nor a label map"
     if not image.exists():
@@ -105,5 +108,5 @@ def set_aside_cases(dataset: str | Path, cases: list[IncompleteCase], now: float
             moved.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, moved)
     if (dataset / "imagesTr").is_dir():
-        write_json_atomic(dataset / "dataset.json", dataset_json(len(list_cases(dataset))))
+        write_json_atomic(dataset / "dataset.json", dataset_json(len(list_cases(dataset)), file_ending(dataset)))
     return target

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy import ndimage
 
 from noduleseg.core import cases
 from noduleseg.core.errors import DatasetError
@@ -168,14 +169,11 @@ def load_case(dataset: Path, case_id: str, unique_id: str | None = None) -> Trai
     image_file, label_file = cases.image_path(dataset, case_id), cases.label_path(dataset, case_id)
     if not label_file.exists():
         raise DatasetError(f"{image_file}: no label map {label_file.name} in {label_file.parent}")
-    image, label = read_image(image_file, "image"), read_image(label_file, "label map")
+    image = read_image(image_file, "image")
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise DatasetError(f"{image_file}: need a 3D single-channel CT, found "
                            f"{image.GetDimension()}D with {image.GetNumberOfComponentsPerPixel()} channels")
-    if label.GetDimension() != 3:
-        raise DatasetError(f"{label_file}: need a 3D label map, found {label.GetDimension()}D")
-    check_geometry(geometry_of(image), label, label_file)
-    labels = label_array(label, label_file)
+    labels = nodule_ids(dataset, case_id, geometry_of(image))
     provenance = cases.read_provenance(dataset, case_id)
     patient = str((provenance or {}).get("patient_id") or case_id)
     lidc = LidcRecord.from_provenance(provenance, cases.provenance_path(dataset, case_id))
@@ -183,6 +181,38 @@ def load_case(dataset: Path, case_id: str, unique_id: str | None = None) -> Trai
 
     volume = volume_from_sitk(sitk.Cast(image, sitk.sitkFloat32), VolumeInfo(source=str(image_file)))
     return TrainCase(unique_id or case_id, patient, volume, labels, provenance, lidc=lidc)
+
+
+def _checked_labels(path: Path, geometry: tuple[tuple[float, ...], ...], what: str) -> np.ndarray:
+    label = read_image(path, what)
+    if label.GetDimension() != 3:
+        raise DatasetError(f"{path}: need a 3D {what}, found {label.GetDimension()}D")
+    check_geometry(geometry, label, path)
+    return label_array(label, path)
+
+
+def nodule_ids(dataset: Path, case_id: str, geometry: tuple[tuple[float, ...], ...]) -> np.ndarray:
+    """Which nodule each voxel of a case belongs to (0 none, 1, 2, ...): its ``instancesTr`` map
+    where it has one (checked against its class labels), else the 3D pieces of its class labels.
+
+    Raises:
+        DatasetError: An unreadable, empty, non-integer or misplaced map, or an instance map whose
+            nodules are not where the class labels say.
+    """
+    label_file = cases.label_path(dataset, case_id)
+    classes = _checked_labels(label_file, geometry, "label map")
+    instance_file = cases.instance_path(dataset, case_id)
+    if not instance_file.exists():
+        if classes.max() > cases.NODULE_CLASS:
+            raise DatasetError(f"{label_file}: labels above {cases.NODULE_CLASS} without {instance_file.name} "
+                               "in instancesTr/; nodule ids belong there (cases.migrate_instances)")
+        ids, _ = ndimage.label(classes > 0, structure=np.ones((3, 3, 3), dtype=bool))
+        return ids.astype(np.uint8)
+    ids = _checked_labels(instance_file, geometry, "instance map")
+    if not np.array_equal(ids > 0, classes > 0):
+        raise DatasetError(f"{instance_file}: its nodules are not where {label_file.name} marks nodules; "
+                           "rewrite the case")
+    return ids
 
 
 def load_datasets(datasets: Sequence[str | Path]) -> list[TrainCase]:
@@ -200,11 +230,12 @@ def load_datasets(datasets: Sequence[str | Path]) -> list[TrainCase]:
         if not (dataset / "imagesTr").is_dir():
             raise DatasetError(f"{dataset}: not an nnU-Net raw data set (no imagesTr/ folder)")
         ids = cases.list_cases(dataset)
-        orphans = sorted(p.name for p in (dataset / "labelsTr").glob("*.nii.gz")
-                         if p.name[: -len(".nii.gz")] not in ids)
+        orphans = [(case_id, path) for case_id, path in cases.list_label_files(dataset) if case_id not in ids]
         if orphans:
-            raise DatasetError(f"{dataset / 'labelsTr' / orphans[0]}: label map without an image "
-                               f"{orphans[0][: -len('.nii.gz')]}_0000.nii.gz in imagesTr/")
+            case_id, path = orphans[0]
+            raise DatasetError(f"{path}: label map without an image {cases.image_path(dataset, case_id).name} "
+                               "in imagesTr/")
+        cases.migrate_instances(dataset)
         if not ids:
             raise DatasetError(f"{dataset}: no cases in imagesTr/ (need <case>_0000.nii.gz)")
         for case_id in ids:
