@@ -42,3 +42,32 @@ def test_refuses_to_overwrite_unless_asked(tmp_path, oblique_volume):
 def test_wrong_shape_is_refused(tmp_path, oblique_volume):
     with pytest.raises(ExportError, match="differs"):
         save_labels(np.zeros((1, 1, 1)), oblique_volume, tmp_path / "l.nii.gz")
+
+
+def test_a_label_map_comes_back_as_the_nodules_it_holds(tmp_path):
+    from noduleseg.core.labels_io import load_labels
+    from noduleseg.training.toy import toy_case
+    volume, ids = toy_case(3, n_nodules=2)
+    ids = ids.copy()
+    ids[ids == 2] = 7  # ids need not be consecutive
+    path = save_labels(ids, volume, tmp_path / "l.nii.gz")
+    nodules = load_labels(path, volume)
+    assert [label for label, _ in nodules] == [1, 7]
+    for label, mask in nodules:
+        np.testing.assert_array_equal(mask.full(volume.shape_zyx), ids == label)
+
+
+def test_labels_of_another_grid_or_without_labels_are_refused_naming_the_file(tmp_path):
+    from noduleseg.core.labels_io import LabelImportError, load_labels
+    from noduleseg.training.toy import toy_case
+    volume, ids = toy_case(3, n_nodules=1)
+    moved = Volume(volume.hu, volume.spacing, (volume.origin[0] + 5.0, *volume.origin[1:]), volume.direction)
+    path = save_labels(ids, moved, tmp_path / "moved.nii.gz")
+    with pytest.raises(LabelImportError, match="moved.nii.gz: its origin .* differs from the open scan's"):
+        load_labels(path, volume)
+    empty = save_labels(np.zeros_like(ids), volume, tmp_path / "empty.nrrd")
+    with pytest.raises(LabelImportError, match="empty.nrrd: no label in it"):
+        load_labels(empty, volume)
+    (tmp_path / "junk.nii.gz").write_bytes(b"not an image")
+    with pytest.raises(LabelImportError, match="junk.nii.gz: cannot read the label map"):
+        load_labels(tmp_path / "junk.nii.gz", volume)
