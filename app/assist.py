@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from noduleseg.core.measure import Measurements, measure
+from noduleseg.core.seeds import SeedFailure, SeedTable
 from noduleseg.core.volume import Volume
 
 from .masks import MaskCrop
@@ -70,6 +71,31 @@ def segment_in_box(service: ModelService, volume: Volume, box_ijk: tuple[int, in
                                             cancel=cancel))
     except segment.SegmentationCancelled:
         return None
+
+
+@dataclass(frozen=True, eq=False)
+class SeedOutlines:
+    """What a seed table gave: outlines in row order, and the rows that failed, by line."""
+
+    outlines: tuple[Outline, ...]
+    failures: tuple[SeedFailure, ...]
+
+
+def segment_rows(service: ModelService, volume: Volume, table: SeedTable, progress: Progress = None,
+                 cancel: Cancel = None) -> SeedOutlines | None:
+    """Outline the nodule at every row of a seed table; None when ``cancel`` stopped it.
+
+    Raises:
+        ModelError: The active model cannot be loaded.
+    """
+    from noduleseg.core import segment  # imports torch
+    from noduleseg.core.seed_segment import segment_seed_rows
+
+    try:
+        run = segment_seed_rows(volume, table, service.get(), progress=progress, cancel=cancel)
+    except segment.SegmentationCancelled:
+        return None
+    return SeedOutlines(tuple(_outline(s.nodule) for s in run.nodules), run.failures)
 
 
 def measure_crop(crop: MaskCrop, volume: Volume) -> Measurements | None:

@@ -1,4 +1,4 @@
-"""Clicks and boxes to outlines: the model runs in a worker (busy cursor, Esc cancels)."""
+"""Clicks, boxes and seed tables to outlines: the model runs in a worker (busy cursor, Esc cancels)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,16 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QApplication, QMessageBox, QProgressBar, QWidget
 
+from noduleseg.core.seeds import SeedTable
+
 from . import assist
-from .assist import MeasurementCache, Outline
+from .assist import MeasurementCache, Outline, SeedOutlines
 from .model_service import ModelService
 from .qt_state import QtState
 from .state import Status
 from .workers import Job, start
+
+MAX_LISTED = 30  # failed rows named in one message
 
 
 class Assistant(QObject):
@@ -27,6 +31,7 @@ class Assistant(QObject):
     """
 
     segmented = Signal(int)  # nodule id
+    seedsImported = Signal(list, list)  # nodule ids, one line per failed row
     failed = Signal(str)
     cancelled = Signal()
     busyChanged = Signal(bool)
@@ -56,16 +61,32 @@ class Assistant(QObject):
         return self._start(lambda p, c: assist.segment_in_box(self.service, volume, box_ijk, p, c),
                            "segmenting in the box")
 
+    def segment_table(self, table: SeedTable, name: str) -> bool:
+        """Outline every row of a seed table (``name`` is shown); the nodules are added together."""
+        volume = self.qstate.state.volume
+        return self._start(lambda p, c: assist.segment_rows(self.service, volume, table, p, c),
+                           f"{len(table.rows)} seeds from {name}", self._table_done)
+
+    def finish_import(self, nodule_ids: list[int], failures: list[str]) -> None:
+        """Say what a seed table gave: the failed rows by line, in one message."""
+        self.seedsImported.emit(nodule_ids, failures)
+        if failures and self.show_dialogs:
+            shown = failures[:MAX_LISTED] + ([f"... and {len(failures) - MAX_LISTED} more"]
+                                             if len(failures) > MAX_LISTED else [])
+            QMessageBox.warning(self.window, "Import seeds",
+                                f"{len(nodule_ids)} of {len(nodule_ids) + len(failures)} seeds outlined. "
+                                "These rows failed:\n\n" + "\n".join(shown))
+
     def cancel(self) -> None:
         if self.job is not None:
             self.job.cancel()
 
-    def _start(self, work: Callable, label: str) -> bool:
+    def _start(self, work: Callable, label: str, done: Callable | None = None) -> bool:
         if self.job is not None or self.qstate.state.volume is None:
             return False
         job = Job(work)
         job.signals.progress.connect(lambda f: self.progress_bar.setValue(round(f * 100)))
-        job.signals.done.connect(lambda outline: self._done(job, outline))
+        job.signals.done.connect(lambda result: (done or self._done)(job, result))
         job.signals.failed.connect(lambda message: self._end(job) and self._report(message))
         job.signals.cancelled.connect(lambda: self._end(job) and self.cancelled.emit())
         self.job, self._volume = job, self.qstate.state.volume
@@ -93,11 +114,20 @@ class Assistant(QObject):
         if outline.mask.voxel_count == 0:
             self._report("The model found no nodule there.")
             return
+        self.segmented.emit(self._add(outline))
+
+    def _table_done(self, job: Job, result: SeedOutlines) -> None:
+        if not self._end(job) or self.qstate.state.volume is not self._volume:
+            return
+        self.finish_import([self._add(outline) for outline in result.outlines],
+                           [str(failure) for failure in result.failures])
+
+    def _add(self, outline: Outline) -> int:
+        """The outline as a new AI nodule (selected); its id."""
         if outline.measurements is not None:
             self.measurements.put(outline.mask, outline.measurements)
-        nodule_id = self.qstate.state.add_nodule(outline.mask, outline.seed_ijk, outline.model_version,
-                                                 Status.AI, first_mask=outline.mask)
-        self.segmented.emit(nodule_id)
+        return self.qstate.state.add_nodule(outline.mask, outline.seed_ijk, outline.model_version,
+                                            Status.AI, first_mask=outline.mask)
 
     def _report(self, message: str) -> None:
         self.failed.emit(message)

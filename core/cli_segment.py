@@ -2,10 +2,18 @@
 
     noduleseg-segment IMAGE --seed I,J,K [--seed I,J,K ...] --out LABELS.nii.gz
                       [--measurements FILE.csv|.json] [--model DIR] [--overwrite]
+    noduleseg-segment IMAGE --seeds TABLE.csv [--seed-space lps|ras] --out LABELS.nii.gz ...
+    noduleseg-segment FOLDER --seeds TABLE.csv [--seed-space lps|ras] --out OUTDIR ...
 
 Seeds are 0-based ITK voxel indices (i column, j row, k slice), as ITK-SNAP and 3D Slicer show
-them. Label n is the nodule of the n-th seed. This module only parses arguments; the work is
-``segment_to_files``, which tests and other callers use directly.
+them. Label n is the nodule of the n-th seed. A seed table (``core.seeds``) gives voxel indices
+or world mm per row; with a folder of scans and a folder ``--out`` it runs as a batch
+(``core.batch``). This module only parses arguments; the work is ``segment_to_files``,
+``batch.segment_table_to_files`` and ``batch.plan_batch``/``run_batch``, which tests and other
+callers use directly.
+
+Exit status: 0 done; 1 some table rows or batch scans failed (named at the end; the others were
+written); 2 a user error in the arguments (nothing written).
 """
 
 from __future__ import annotations
@@ -16,23 +24,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from .batch import check_outputs, plan_batch, run_batch, segment_table_to_files
+from .console import ConsoleProgress
 from .errors import ModelError, NodulesegError
-from .export import TABLE_SUFFIXES, labels_from_nodules, nodule_row, write_measurements
+from .export import labels_from_nodules, nodule_row, write_measurements
 from .label_map_guess import refuse_label_map
-from .labels_io import LABEL_SUFFIXES, ExportError, save_labels
+from .labels_io import LABEL_SUFFIXES, save_labels
 from .loader import load_volume
 from .model_io import CARD_FILE, LoadedModel, load_model, shipped_model_dir
+from .seed_segment import nodule_summary
+from .seeds import SeedSpace
 from .segment import Nodule, segment_nodule
 
 PROG = "noduleseg-segment"
-
-
-def _check_target(path: Path, suffixes: tuple[str, ...], overwrite: bool) -> None:
-    """Refuse a target before any work is done rather than after."""
-    if not path.name.lower().endswith(suffixes):
-        raise ExportError(f"{path}: must end with one of {', '.join(suffixes)}")
-    if path.exists() and not overwrite:
-        raise ExportError(f"{path}: file exists; choose another name or pass --overwrite")
 
 
 def load_segmentation_model(model_dir: str | Path | None) -> LoadedModel:
@@ -76,9 +80,7 @@ def segment_to_files(image: str | Path, seeds_ijk: Sequence[tuple[int, int, int]
     if not seeds_ijk:
         raise NodulesegError("give at least one --seed I,J,K")
     out = Path(out)
-    _check_target(out, LABEL_SUFFIXES, overwrite)
-    if measurements is not None:
-        _check_target(Path(measurements), TABLE_SUFFIXES, overwrite)
+    check_outputs(out, measurements, overwrite)
     model = load_segmentation_model(model_dir)
     volume = load_volume(image)
     refuse_label_map(volume, image)
@@ -121,28 +123,91 @@ def _seed(text: str) -> tuple[int, int, int]:
             f"--seed expects I,J,K (three integers, 0-based voxel index), got {text!r}") from None
 
 
+def _space(text: str) -> SeedSpace:
+    try:
+        return SeedSpace(text.lower())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed-space is lps or ras, got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog=PROG, description="Segment lung nodules at seed voxels and "
                             "write a label map in the scan's geometry.")
-    parser.add_argument("image", help="CT volume: DICOM folder, NIfTI, MetaImage or NRRD")
-    parser.add_argument("--seed", action="append", type=_seed, required=True, metavar="I,J,K",
-                        help="0-based ITK voxel index (i column, j row, k slice); repeat per nodule")
-    parser.add_argument("--out", required=True, help="label map to write (.nii.gz, .nii, .nrrd)")
-    parser.add_argument("--measurements", help="measurements table to write (.csv or .json)")
+    parser.add_argument("image", help="CT volume: DICOM folder, NIfTI, MetaImage or NRRD; with --seeds "
+                        "and a folder --out, a folder of scans (batch)")
+    seeds = parser.add_mutually_exclusive_group(required=True)
+    seeds.add_argument("--seed", action="append", type=_seed, metavar="I,J,K",
+                       help="0-based ITK voxel index (i column, j row, k slice); repeat per nodule")
+    seeds.add_argument("--seeds", metavar="TABLE.csv",
+                       help="seed table, a nodule per row: i,j,k (voxel index) or x,y,z (world mm; "
+                       "LUNA16's coordX,coordY,coordZ too); a seriesuid or file column names each "
+                       "row's scan")
+    parser.add_argument("--seed-space", type=_space, metavar="lps|ras",
+                        help="world space of the table's x,y,z where it does not say "
+                        "(default: LPS, as ITK, DICOM and LUNA16)")
+    parser.add_argument("--out", required=True, help="label map to write (.nii.gz, .nii, .nrrd); "
+                        "for a batch, a folder (one <scan>.nii.gz each)")
+    parser.add_argument("--measurements", help="measurements table to write (.csv or .json); "
+                        "for a batch, default OUT/measurements.csv")
     parser.add_argument("--model", help="model folder (default: the shipped model)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _is_batch(args: argparse.Namespace) -> bool:
+    """A seed table and a folder to write into (no label map suffix) make a batch."""
+    return args.seeds is not None and not args.out.lower().endswith(LABEL_SUFFIXES)
+
+
+def _failed(lines: list[str], what: str) -> int:
+    print(f"{PROG}: {len(lines)} {what} failed:", file=sys.stderr)
+    for line in lines:
+        print(f"  {line}", file=sys.stderr)
+    return 1
+
+
+def _segment_table(args: argparse.Namespace) -> int:
+    check_outputs(args.out, args.measurements, args.overwrite)
+    model = load_segmentation_model(args.model)
+    run = segment_table_to_files(args.image, args.seeds, args.out, model, args.measurements,
+                                 args.seed_space, args.overwrite,
+                                 report=lambda label, seeded: print(nodule_summary(label, seeded)))
+    if not run.nodules:
+        print(f"{PROG}: no row of {args.seeds} gave a nodule; nothing written", file=sys.stderr)
+    return _failed([str(f) for f in run.failures], f"row(s) of {args.seeds}") if run.failures else 0
+
+
+def _segment_batch(args: argparse.Namespace) -> int:
+    plan = plan_batch(args.image, args.seeds, args.out, args.measurements, args.seed_space,
+                      args.overwrite)
+    model = load_segmentation_model(args.model)
+    console = ConsoleProgress()
     try:
-        segment_to_files(args.image, args.seed, args.out, args.measurements, args.model,
-                         args.overwrite, report=print)
+        result = run_batch(plan, model, console.progress, console.step)
+    finally:
+        console.close()
+    written = sum(outcome.written for outcome in result.outcomes)
+    idle = f"; {plan.idle} scan(s) of the folder have no rows" if plan.idle else ""
+    table = f", measurements in {result.measurements}" if result.measurements else ""
+    print(f"{result.nodule_count} nodule(s) in {written} of {len(plan.jobs)} scan(s){table}{idle}")
+    problems = result.problems()
+    return _failed(problems, "scan(s) or row(s)") if problems else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.seed_space is not None and args.seeds is None:
+        parser.error("--seed-space applies to a --seeds table")
+    try:
+        if args.seeds is None:
+            segment_to_files(args.image, args.seed, args.out, args.measurements, args.model,
+                             args.overwrite, report=print)
+            return 0
+        return _segment_batch(args) if _is_batch(args) else _segment_table(args)
     except NodulesegError as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":
