@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from noduleseg.core.dicom_source import require_dicom_source
 from noduleseg.core.errors import NodulesegError
 from noduleseg.core.export import write_measurements
 
 from . import keeping
 from .assist import MeasurementCache
+from .dicom_export import export_dicom, report_path
 from .model_service import ModelService
 from .qt_state import QtState
 from .settings import AppSettings
 
 LABEL_FILTER = "NIfTI (*.nii.gz *.nii);;NRRD (*.nrrd)"
 TABLE_FILTER = "CSV (*.csv);;JSON (*.json)"
+DICOM_FILTER = "DICOM (*.dcm);;All files (*)"
 
 
 class Keeper(QObject):
@@ -42,7 +46,9 @@ class Keeper(QObject):
     def _error(self, title: str, error: NodulesegError) -> None:
         QMessageBox.critical(self.window, title, str(error))
 
-    def _ask_path(self, title: str, filters: str, suffix: str) -> Path | None:
+    def _ask_path(self, title: str, filters: str, suffix: str,
+                  beside: Callable[[Path], list[Path]] = lambda path: []) -> Path | None:
+        """A path from the save dialog, or None; ``beside`` names files written with it."""
         stem = Path(self.qstate.state.source).name.split(".")[0] or "labels"
         start = str(Path(self.settings.last_dir()) / f"{stem}{suffix}")
         # Qt's own dialog: the native one asks about overwriting itself; ours asks once.
@@ -51,8 +57,11 @@ class Keeper(QObject):
         if not name:
             return None
         path = Path(name)
-        if path.exists() and QMessageBox.question(
-                self.window, title, f"{path} exists. Replace it?") != QMessageBox.StandardButton.Yes:
+        existing = [p for p in (path, *beside(path)) if p.exists()]
+        question = (f"{existing[0]} exists. Replace it?" if len(existing) == 1 else
+                    f"{' and '.join(map(str, existing))} exist. Replace them?")
+        if existing and QMessageBox.question(
+                self.window, title, question) != QMessageBox.StandardButton.Yes:
             return None
         self.settings.set_last_dir(str(path.parent))
         return path
@@ -87,6 +96,29 @@ class Keeper(QObject):
             self._error("Export measurements", error)
             return False
         self.message.emit(f"measurements written to {path}")
+        return True
+
+    def export_dicom(self) -> None:
+        if self.qstate.state.volume is None:
+            return
+        try:  # a NIfTI scan is refused before the save dialog, not after
+            require_dicom_source(self.qstate.state.volume)
+        except NodulesegError as error:
+            self._error("Export DICOM SEG + SR", error)
+            return
+        path = self._ask_path("Export DICOM SEG + SR", DICOM_FILTER, "_seg.dcm",
+                              beside=lambda seg: [report_path(seg)])
+        if path is not None:
+            self.export_dicom_to(path, overwrite=True)
+
+    def export_dicom_to(self, path: Path, overwrite: bool = False) -> bool:
+        """The nodules as a DICOM SEG at ``path`` and their measurement report beside it."""
+        try:
+            seg, report = export_dicom(self.qstate.state, path, overwrite=overwrite)
+        except NodulesegError as error:
+            self._error("Export DICOM SEG + SR", error)
+            return False
+        self.message.emit(f"DICOM SEG written to {seg}, measurement report to {report}")
         return True
 
     def accept_selected(self) -> str | None:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from noduleseg.core.errors import NodulesegError
 from noduleseg.core.windowing import DISPLAY_PRESETS
 
+from . import seed_import
 from .dialogs import about_html, card_dialog, shortcuts_html, text_dialog
 from .state import Tool
 
@@ -57,12 +58,15 @@ def build(window: "MainWindow") -> dict[str, QAction]:
     a["export_labels"] = _action(window, "Export labels...", window.keeper.export_labels, "Ctrl+E")
     a["export_measurements"] = _action(window, "Export measurements...", window.keeper.export_measurements,
                                        "Ctrl+Shift+E")
+    a["export_dicom"] = _action(window, "Export DICOM SEG + SR...", window.keeper.export_dicom)
     a["corrections"] = _action(window, "Corrections folder...", window.keeper.choose_corrections_dir)
     a["quit"] = _action(window, "Quit", window.close, Key.Quit)
     file_menu.addActions([a["open_file"], a["open_folder"]])
     file_menu.insertMenu(None, window.recent_menu)
+    a["import_seeds"] = _action(window, "Import seeds...", partial(seed_import.choose_and_import, window))
+    file_menu.addAction(a["import_seeds"])
     file_menu.addSeparator()
-    file_menu.addActions([a["export_labels"], a["export_measurements"], a["corrections"]])
+    file_menu.addActions([a["export_labels"], a["export_measurements"], a["export_dicom"], a["corrections"]])
     file_menu.addSeparator()
     file_menu.addAction(a["quit"])
     fill_recent(window)
