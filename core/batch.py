@@ -9,7 +9,7 @@ before any work (an existing output, a table naming no scan of the folder) is re
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,46 @@ from .volume import Volume
 BATCH_LABEL_SUFFIX = ".nii.gz"
 BATCH_TABLE_NAME = "measurements.csv"
 _LOAD_SHARE = 0.2  # of a scan's progress
+
+
+@dataclass(frozen=True)
+class DicomOut:
+    """DICOM outputs asked for beside the label map: a SEG, and a TID 1500 report that needs it."""
+
+    seg: Path | None = None
+    sr: Path | None = None
+
+    def check(self, overwrite: bool) -> None:
+        """Refuse a report without its SEG, or existing files, before any work.
+
+        Raises:
+            ExportError: As ``check_target``, or ``sr`` without ``seg``.
+        """
+        if self.sr is not None and self.seg is None:
+            raise ExportError(f"{self.sr}: the measurement report references a DICOM SEG; give --dicom-seg too")
+        for path in (self.seg, self.sr):
+            if path is not None:
+                check_target(Path(path), (".dcm",), overwrite)
+
+    def check_source(self, volume: Volume) -> None:
+        """Refuse a scan that did not come from DICOM (``dicom_source.DicomSourceError``)."""
+        if self.seg is not None:
+            from .dicom_source import require_dicom_source  # highdicom loads only when asked for
+
+            require_dicom_source(volume)
+
+    def write(self, volume: Volume, nodules: Sequence[Any], overwrite: bool) -> None:
+        """The SEG (and report) of the model's untouched outlines, named "nodule n" as label n."""
+        if self.seg is None:
+            return
+        from .dicom_seg import automatic_outlines, write_dicom_seg
+        from .dicom_sr import write_dicom_seg_and_sr
+
+        outlines = automatic_outlines(nodules)
+        if self.sr is None:
+            write_dicom_seg(volume, outlines, self.seg, overwrite=overwrite)
+        else:
+            write_dicom_seg_and_sr(volume, outlines, self.seg, self.sr, overwrite=overwrite)
 
 
 def check_outputs(out: str | Path, measurements: str | Path | None, overwrite: bool) -> None:
@@ -64,7 +104,8 @@ def write_nodules(run: SeedRun, volume: Volume, out: Path, measurements: Path | 
 def segment_table_to_files(image: str | Path, seeds: str | Path, out: str | Path, model: LoadedModel,
                            measurements: str | Path | None = None, space: SeedSpace | None = None,
                            overwrite: bool = False,
-                           report: Callable[[int, SeededNodule], None] | None = None) -> SeedRun:
+                           report: Callable[[int, SeededNodule], None] | None = None,
+                           dicom: DicomOut = DicomOut()) -> SeedRun:
     """Segment the rows of a seed table in one scan; write what was found.
 
     Rows that fail (unreadable, outside the image, no nodule found) are in the result's
@@ -80,18 +121,22 @@ def segment_table_to_files(image: str | Path, seeds: str | Path, out: str | Path
         space: World space stated for the table's x, y, z (None: as the table says, else LPS).
         overwrite: Replace existing output files.
         report: Called with each nodule's label and the nodule as it is found.
+        dicom: DICOM SEG (and SR) files to write as well (the scan must come from DICOM).
 
     Raises:
-        NodulesegError: Bad image, table or output path.
+        NodulesegError: Bad image, table or output path, or DICOM output from a non-DICOM scan.
     """
     out = Path(out)
     check_outputs(out, measurements, overwrite)
+    dicom.check(overwrite)
     volume = load_volume(image)
     refuse_label_map(volume, image)
+    dicom.check_source(volume)
     table = read_seed_table(seeds, volume, space, source=image)
     run = segment_seed_rows(volume, table, model, report=report)
     if run.nodules:
         write_nodules(run, volume, out, None if measurements is None else Path(measurements), overwrite)
+        dicom.write(volume, [s.nodule for s in run.nodules], overwrite)
     return run
 
 

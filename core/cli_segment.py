@@ -3,6 +3,7 @@
     noduleseg-segment IMAGE --seed I,J,K [--seed I,J,K ...] --out LABELS.nii.gz
                       [--measurements FILE.csv|.json] [--model DIR] [--overwrite]
     noduleseg-segment IMAGE --seeds TABLE.csv [--seed-space lps|ras] --out LABELS.nii.gz ...
+    ... [--dicom-seg SEG.dcm [--dicom-sr SR.dcm]]   (a DICOM scan: SEG and measurement report too)
     noduleseg-segment FOLDER --seeds TABLE.csv [--seed-space lps|ras] --out OUTDIR ...
 
 Seeds are 0-based ITK voxel indices (i column, j row, k slice), as ITK-SNAP and 3D Slicer show
@@ -24,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from .batch import check_outputs, plan_batch, run_batch, segment_table_to_files
+from .batch import DicomOut, check_outputs, plan_batch, run_batch, segment_table_to_files
 from .console import ConsoleProgress
 from .errors import ModelError, NodulesegError
 from .export import labels_from_nodules, nodule_row, write_measurements
@@ -60,7 +61,7 @@ def load_segmentation_model(model_dir: str | Path | None) -> LoadedModel:
 def segment_to_files(image: str | Path, seeds_ijk: Sequence[tuple[int, int, int]],
                      out: str | Path, measurements: str | Path | None = None,
                      model_dir: str | Path | None = None, overwrite: bool = False,
-                     report: Callable[[str], None] | None = None) -> list[Nodule]:
+                     report: Callable[[str], None] | None = None, dicom: DicomOut = DicomOut()) -> list[Nodule]:
     """Segment one nodule per seed; write the label map (label n = seed n) and the table.
 
     Nothing is written unless every seed gives a nodule.
@@ -73,17 +74,21 @@ def segment_to_files(image: str | Path, seeds_ijk: Sequence[tuple[int, int, int]
         model_dir: A model folder; None for the shipped default model.
         overwrite: Replace existing output files.
         report: Called with one line of text per nodule.
+        dicom: A DICOM SEG (and TID 1500 report) to write as well; the scan must come from DICOM.
 
     Raises:
-        NodulesegError: Bad image (a label map given as the CT, too), model, seed, or output path.
+        NodulesegError: Bad image (a label map given as the CT, too), model, seed, or output path,
+            or DICOM output from a scan that is not DICOM.
     """
     if not seeds_ijk:
         raise NodulesegError("give at least one --seed I,J,K")
     out = Path(out)
     check_outputs(out, measurements, overwrite)
+    dicom.check(overwrite)
     model = load_segmentation_model(model_dir)
     volume = load_volume(image)
     refuse_label_map(volume, image)
+    dicom.check_source(volume)
     nodules = []
     for number, seed in enumerate(seeds_ijk, start=1):
         nodule = segment_nodule(volume, seed, model)
@@ -95,6 +100,7 @@ def segment_to_files(image: str | Path, seeds_ijk: Sequence[tuple[int, int, int]
     if measurements is not None:
         rows = [nodule_row(n, nodule) for n, nodule in enumerate(nodules, start=1)]
         write_measurements(rows, measurements, overwrite=overwrite)
+    dicom.write(volume, nodules, overwrite)
     return nodules
 
 
@@ -149,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "for a batch, a folder (one <scan>.nii.gz each)")
     parser.add_argument("--measurements", help="measurements table to write (.csv or .json); "
                         "for a batch, default OUT/measurements.csv")
+    parser.add_argument("--dicom-seg", metavar="SEG.dcm", type=Path,
+                        help="also write a DICOM Segmentation of the nodules (the scan must be DICOM; "
+                        "one scan, not a batch)")
+    parser.add_argument("--dicom-sr", metavar="SR.dcm", type=Path,
+                        help="also write a TID 1500 measurement report referencing --dicom-seg")
     parser.add_argument("--model", help="model folder (default: the shipped model)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     return parser
@@ -171,7 +182,8 @@ def _segment_table(args: argparse.Namespace) -> int:
     model = load_segmentation_model(args.model)
     run = segment_table_to_files(args.image, args.seeds, args.out, model, args.measurements,
                                  args.seed_space, args.overwrite,
-                                 report=lambda label, seeded: print(nodule_summary(label, seeded)))
+                                 report=lambda label, seeded: print(nodule_summary(label, seeded)),
+                                 dicom=DicomOut(args.dicom_seg, args.dicom_sr))
     if not run.nodules:
         print(f"{PROG}: no row of {args.seeds} gave a nodule; nothing written", file=sys.stderr)
     return _failed([str(f) for f in run.failures], f"row(s) of {args.seeds}") if run.failures else 0
@@ -199,10 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seed_space is not None and args.seeds is None:
         parser.error("--seed-space applies to a --seeds table")
+    if (args.dicom_seg or args.dicom_sr) and _is_batch(args):
+        parser.error("--dicom-seg and --dicom-sr write one scan's files; not with a batch")
     try:
         if args.seeds is None:
             segment_to_files(args.image, args.seed, args.out, args.measurements, args.model,
-                             args.overwrite, report=print)
+                             args.overwrite, report=print, dicom=DicomOut(args.dicom_seg, args.dicom_sr))
             return 0
         return _segment_batch(args) if _is_batch(args) else _segment_table(args)
     except NodulesegError as error:

@@ -445,3 +445,38 @@ def write_nifti(path: Path, hu: np.ndarray) -> Path:
 
     sitk.WriteImage(image_like(hu, Volume(hu, (0.7, 0.8, 2.5), (0.0, 0.0, 0.0))), str(path))
     return path
+
+
+# --- noduleseg-segment --dicom-seg / --dicom-sr ----------------------------------------------
+
+
+def test_the_cli_writes_seg_and_report_of_the_seeded_nodules(blob_model, tmp_path, capsys):
+    from noduleseg.core.cli_segment import main
+    hu, first, second = two_nodules()
+    write_ct(tmp_path / "ct", hu, SeriesSpec(n=20, rows=40, columns=48))
+    seg, sr = tmp_path / "n.seg.dcm", tmp_path / "n.sr.dcm"
+    status = main([str(tmp_path / "ct"), "--seed", "14,12,6", "--seed", "33,26,13", "--out",
+                   str(tmp_path / "n.nii.gz"), "--model", str(blob_model.folder),
+                   "--dicom-seg", str(seg), "--dicom-sr", str(sr)])
+    assert status == 0, capsys.readouterr().err
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "n.nii.gz")))
+    segmentation = hd.seg.segread(seg)
+    assert segmentation.number_of_segments == 2
+    assert [segmentation.get_segment_description(n).SegmentLabel for n in (1, 2)] == ["nodule 1", "nodule 2"]
+    volume = load_volume(tmp_path / "ct")
+    for number in (1, 2):  # each segment holds exactly its label's voxels
+        frames = segmentation.get_volume(segment_numbers=[number], combine_segments=True)
+        assert frames is not None and np.count_nonzero(frames.array) == np.count_nonzero(labels == number)
+    report = pydicom.dcmread(sr)
+    assert report.SOPClassUID == COMPREHENSIVE_3D_SR and volume.shape_zyx == labels.shape
+
+
+def test_the_cli_refuses_dicom_output_it_cannot_write_before_any_work(blob_model, tmp_path, capsys):
+    from noduleseg.core.cli_segment import main
+    hu, _, _ = two_nodules()
+    nifti = write_nifti(tmp_path / "scan.nii.gz", hu)
+    base = [str(nifti), "--seed", "14,12,6", "--out", str(tmp_path / "n.nii.gz"), "--model", str(blob_model.folder)]
+    assert main([*base, "--dicom-seg", str(tmp_path / "s.dcm")]) == 2
+    assert "needs a DICOM source" in capsys.readouterr().err and not (tmp_path / "n.nii.gz").exists()
+    assert main([*base, "--dicom-sr", str(tmp_path / "r.dcm")]) == 2
+    assert "give --dicom-seg too" in capsys.readouterr().err
