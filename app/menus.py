@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from noduleseg.core.errors import NodulesegError
 from noduleseg.core.windowing import DISPLAY_PRESETS
 
-from . import seed_import
+from . import label_import, seed_import
 from .dialogs import about_html, card_dialog, shortcuts_html, text_dialog
 from .state import Tool
 
@@ -64,7 +64,8 @@ def build(window: "MainWindow") -> dict[str, QAction]:
     file_menu.addActions([a["open_file"], a["open_folder"]])
     file_menu.insertMenu(None, window.recent_menu)
     a["import_seeds"] = _action(window, "Import seeds...", partial(seed_import.choose_and_import, window))
-    file_menu.addAction(a["import_seeds"])
+    a["open_labels"] = _action(window, "Open labels...", partial(label_import.choose_and_open, window))
+    file_menu.addActions([a["open_labels"], a["import_seeds"]])
     file_menu.addSeparator()
     file_menu.addActions([a["export_labels"], a["export_measurements"], a["export_dicom"], a["corrections"]])
     file_menu.addSeparator()

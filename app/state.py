@@ -31,6 +31,7 @@ class Status(str, Enum):
     AI = "AI"
     EDITED = "edited"
     ACCEPTED = "accepted"
+    IMPORTED = "imported"  # read from a label map or DICOM SEG (someone else's outline)
 
 
 class Tool(str, Enum):
@@ -204,12 +205,13 @@ class ViewerState:
         self._commit(Edit(nodule_id, before, after, what))
 
     def add_nodule(self, mask: MaskCrop, seed_ijk: tuple[int, int, int], model_version: str = "",
-                   status: Status = Status.AI, first_mask: MaskCrop | None = None) -> int:
-        """Add a nodule (from the model or drawn by hand), select it and return its id."""
+                   status: Status = Status.AI, first_mask: MaskCrop | None = None, name: str = "",
+                   notes: str = "") -> int:
+        """Add a nodule (from the model, drawn by hand or imported), select it and return its id."""
         nodule_id = self.next_id
         self.next_id += 1
-        record = NoduleRecord(nodule_id, mask, tuple(int(c) for c in seed_ijk), Status(status),
-                              model_version=model_version, first_mask=first_mask)
+        record = NoduleRecord(nodule_id, mask, tuple(int(c) for c in seed_ijk), Status(status), name=name,
+                              notes=notes, model_version=model_version, first_mask=first_mask)
         self._commit(Edit(nodule_id, None, record, "add"))
         self.select(nodule_id)
         return nodule_id

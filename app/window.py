@@ -164,7 +164,7 @@ class MainWindow(QMainWindow):
         self.actions["redo"].setEnabled(self.state.history.can_redo)
         for key in ("fill", "connected", "accept", "delete"):
             self.actions[key].setEnabled(selected)
-        for key in ("export_labels", "export_measurements", "export_dicom", "import_seeds"):
+        for key in ("export_labels", "export_measurements", "export_dicom", "import_seeds", "open_labels"):
             self.actions[key].setEnabled(has_volume)
         title = Path(self.state.source).name if self.state.source else ""
         self.setWindowTitle(f"NoduleSeg - {title}" if title else "NoduleSeg")

@@ -36,6 +36,17 @@ class NoduleMask:
     def is_empty(self) -> bool:
         return self.voxel_count == 0
 
+    def central_voxel_ijk(self, spacing_zyx: tuple[float, float, float]) -> tuple[int, int, int]:
+        """The mask voxel nearest (in mm) its centroid, as the scan's ITK index (i, j, k): where a
+        reader would click it (a ring's centre is no voxel of it; this always is)."""
+        voxels = np.argwhere(self.mask)
+        if not len(voxels):
+            raise ValueError("an empty mask has no central voxel")
+        scale = np.asarray(spacing_zyx, dtype=float)
+        nearest = voxels[int(np.argmin((((voxels - voxels.mean(axis=0)) * scale) ** 2).sum(axis=1)))]
+        k, j, i = (int(v) + o for v, o in zip(nearest, self.offset_zyx))
+        return i, j, k
+
     def full(self, shape_zyx: tuple[int, int, int]) -> np.ndarray:
         """The mask as a bool array of the whole scan's shape."""
         full = np.zeros(shape_zyx, dtype=bool)

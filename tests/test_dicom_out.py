@@ -480,3 +480,42 @@ def test_the_cli_refuses_dicom_output_it_cannot_write_before_any_work(blob_model
     assert "needs a DICOM source" in capsys.readouterr().err and not (tmp_path / "n.nii.gz").exists()
     assert main([*base, "--dicom-sr", str(tmp_path / "r.dcm")]) == 2
     assert "give --dicom-seg too" in capsys.readouterr().err
+
+
+# --- a SEG read back as nodules (File > Open labels) ------------------------------------------
+
+
+def test_a_seg_of_this_series_reads_back_as_its_nodules(scan, tmp_path):
+    from noduleseg.core.dicom_seg_read import read_dicom_seg
+    volume, _, outlines = scan
+    write_dicom_seg(volume, outlines, tmp_path / "s.dcm")
+    back = read_dicom_seg(tmp_path / "s.dcm", volume)
+    assert [name for name, _ in back] == [o.name for o in outlines]
+    for (_, mask), outline in zip(back, outlines):
+        np.testing.assert_array_equal(mask.full(volume.shape_zyx), outline.mask.full(volume.shape_zyx))
+
+
+def test_a_seg_of_another_series_or_no_seg_is_refused_naming_the_file(scan, tmp_path):
+    from noduleseg.core.dicom_seg_read import read_dicom_seg
+    from noduleseg.core.labels_io import LabelImportError
+    volume, _, outlines = scan
+    write_dicom_seg(volume, outlines, tmp_path / "s.dcm")
+    hu, _, _ = two_nodules()
+    write_ct(tmp_path / "other", hu, SeriesSpec(n=20, rows=40, columns=48))
+    other = load_volume(tmp_path / "other")
+    with pytest.raises(LabelImportError, match="s.dcm: it segments series .* not the open scan's"):
+        read_dicom_seg(tmp_path / "s.dcm", other)
+    ct_file = next((tmp_path / "ct").iterdir())
+    with pytest.raises(LabelImportError, match="not a DICOM Segmentation"):
+        read_dicom_seg(ct_file, volume)
+
+
+def test_open_labels_takes_a_seg_of_the_open_scan_with_its_segment_names(scan, tmp_path):
+    from noduleseg.app.label_import import add_outlines
+    from noduleseg.app.state import Status, ViewerState
+    volume, _, outlines = scan
+    write_dicom_seg(volume, outlines, tmp_path / "s.dcm")
+    state = ViewerState()
+    state.set_volume(volume)
+    add_outlines(state, tmp_path / "s.dcm")
+    assert [(r.label, r.status) for r in state.records()] == [(o.name, Status.IMPORTED) for o in outlines]

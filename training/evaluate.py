@@ -117,11 +117,7 @@ def slice_errors(true_range: tuple[int, int], predicted_range: tuple[int, int] |
 
 def seed_near_centroid(truth: np.ndarray, spacing_zyx: Sequence[float]) -> tuple[int, int, int]:
     """The mask voxel nearest (in mm) the mask's centroid, as ITK (i, j, k) of ``truth``'s array."""
-    voxels = np.argwhere(truth)
-    scale = np.asarray(spacing_zyx, dtype=float)
-    nearest = voxels[int(np.argmin((((voxels - voxels.mean(axis=0)) * scale) ** 2).sum(axis=1)))]
-    k, j, i = (int(v) for v in nearest)
-    return i, j, k
+    return NoduleMask(np.asarray(truth, dtype=bool), (0, 0, 0)).central_voxel_ijk(tuple(spacing_zyx))
 
 
 def moved_seeds(truth: np.ndarray, centre_ijk: tuple[int, int, int], spacing_zyx: Sequence[float],
